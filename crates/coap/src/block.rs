@@ -1,0 +1,1 @@
+//! Block-wise transfers (RFC 7959).

@@ -1,0 +1,20 @@
+//! CoAP for lwm2m-gw: the RFC 7252 message codec and a sans-IO endpoint.
+//!
+//! This crate performs no network I/O and never reads the clock. Bytes go in through
+//! `handle_*` with the time as an argument; datagrams to send, the next deadline and
+//! events come out through `poll_*`. Sockets, DTLS and tokio live in the `transport` crate.
+//!
+//! - [`msg`]: the message codec (RFC 7252 §3), strict on input, exact on output.
+//! - [`endpoint`]: message exchange over one local socket (RFC 7252 §4, §5.3), block-wise
+//!   transfers (RFC 7959) and Observe (RFC 7641).
+#![forbid(unsafe_code, unused_must_use)]
+
+pub mod block;
+pub mod endpoint;
+pub mod engine;
+pub mod msg;
+pub mod observe;
+
+pub use endpoint::{Endpoint, EndpointConfig, Event, Transmit};
+pub use engine::{Engine, Peer};
+pub use msg::{Code, ContentFormat, DecodeError, Message, MessageId, MessageType, OptionNumber, Options, Token};

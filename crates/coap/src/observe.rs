@@ -1,0 +1,1 @@
+//! Observe bookkeeping (RFC 7641).

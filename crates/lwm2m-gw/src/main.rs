@@ -1,0 +1,3 @@
+//! `lwm2m-gw`: the LwM2M Gateway binary.
+
+fn main() {}

@@ -1,0 +1,15 @@
+//! The LwM2M data model for lwm2m-gw: paths with an optional gateway prefix, typed values,
+//! object models loaded from OMA DDF XML, and every LwM2M content format.
+//!
+//! No sockets and no clock here: this crate turns bytes into [`format::Record`]s and back.
+#![forbid(unsafe_code, unused_must_use)]
+
+pub mod format;
+pub mod model;
+pub mod path;
+pub mod value;
+
+pub use format::{FormatError, Record};
+pub use model::{ObjectModel, Operations, Registry, ResourceModel};
+pub use path::{Path, PathError, Prefix, PrefixedPath};
+pub use value::{DataType, Value};

@@ -1,0 +1,1 @@
+//! Deterministic simulated network and virtual clock for sans-IO engines (tests only).
