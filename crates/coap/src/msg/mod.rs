@@ -8,11 +8,12 @@
 mod code;
 mod codec;
 mod content_format;
+mod message;
 mod option;
 mod token;
 
 pub use code::Code;
-pub use codec::DecodeError;
+pub use codec::{DecodeError, EncodeError, MAX_OPTION_VALUE_LEN};
 pub use content_format::ContentFormat;
 pub use option::{decode_uint, encode_uint, OptionNumber, Options};
 pub use token::Token;

@@ -162,6 +162,13 @@ impl Options {
     pub fn observe(&self) -> Option<u32> {
         self.get_uint(OptionNumber::OBSERVE)
     }
+
+    /// The lowest-numbered critical option this crate does not recognize (RFC 7252 §5.4.1):
+    /// a request carrying one is answered 4.02 Bad Option, a Confirmable response is rejected
+    /// with a Reset, and a non-confirmable response is ignored.
+    pub fn first_unrecognized_critical(&self) -> Option<OptionNumber> {
+        self.iter().map(|(number, _)| number).find(|number| number.is_critical() && !number.is_known())
+    }
 }
 
 /// Shortest big-endian encoding of a uint option value.
@@ -177,4 +184,21 @@ pub fn decode_uint(bytes: &[u8]) -> Option<u32> {
         return None;
     }
     Some(bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_unrecognized_critical_skips_known_and_elective_options() {
+        let mut options = Options::new();
+        options.push(OptionNumber::URI_PATH, b"rd".as_slice());
+        options.push(OptionNumber(2), b"elective".as_slice());
+        options.push(OptionNumber(65000), b"elective too".as_slice());
+        assert_eq!(options.first_unrecognized_critical(), None);
+        options.push(OptionNumber(2049), Vec::new());
+        options.push(OptionNumber(13), Vec::new());
+        assert_eq!(options.first_unrecognized_critical(), Some(OptionNumber(13)));
+    }
 }
