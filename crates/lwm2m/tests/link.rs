@@ -219,3 +219,55 @@ fn malformed_errors_render_with_format_and_offset() {
     let err = link::parse("</3/0").unwrap_err();
     assert_eq!(err.to_string(), "link-format: missing '>' closing the link target at byte 5");
 }
+
+/// Deterministic pseudo-random bytes (xorshift), so failures replay.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_payloads_never_panic_and_what_parses_round_trips() {
+    let seeds = [
+        r#"</>;rt="oma.lwm2m";ct="110 112",</1/0>,</3/0>;ver=1.2"#,
+        r#"</3/0>;pmin=10;pmax=60,</3/0/1>;title="a,\"b\";c",</3/0/2>;dim=2;obs"#,
+    ];
+    let alphabet = b"<>/;,=\" \\\t0123abc\xc3\xa9";
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut parsed = 0;
+    for round in 0..20_000 {
+        let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+        for _ in 0..=rng.below(4) {
+            let at = rng.below(bytes.len() + 1);
+            let byte = alphabet[rng.below(alphabet.len())];
+            match rng.below(3) {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, byte),
+            }
+        }
+        if let Ok(links) = link::decode(&bytes) {
+            parsed += 1;
+            let encoded = link::encode(&links);
+            assert_eq!(
+                link::parse(&encoded).as_ref(),
+                Ok(&links),
+                "{:?} -> {encoded:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+    assert!(parsed > 1_000, "the mutations should leave many payloads valid ({parsed})");
+}

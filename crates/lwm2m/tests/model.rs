@@ -277,3 +277,34 @@ fn a_byte_order_mark_and_predefined_entities_are_accepted() {
     let models = ddf::parse(&xml).unwrap();
     assert_eq!(models[0].resources[&0].name, "A & B");
 }
+
+#[test]
+fn mutated_model_files_never_panic() {
+    let seed = custom_device("1.0");
+    let alphabet = b"<>/=\"&;!x0 \xc3\xa9";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut errors = 0;
+    for _ in 0..3_000 {
+        let mut bytes = seed.as_bytes().to_vec();
+        for _ in 0..=next(3) {
+            let at = next(bytes.len());
+            bytes[at] = alphabet[next(alphabet.len())];
+        }
+        if let Ok(text) = String::from_utf8(bytes) {
+            errors += usize::from(ddf::parse(&text).is_err());
+        }
+    }
+    assert!(errors > 100, "mutations should break many files ({errors})");
+}
+
+#[test]
+fn bundled_ref_and_bundled_agree() {
+    assert!(std::ptr::eq(Registry::bundled_ref(), Registry::bundled_ref()));
+    assert_eq!(Registry::bundled_ref().len(), Registry::bundled().len());
+}

@@ -196,20 +196,23 @@ impl Registry {
     /// 4 Connectivity Monitoring, 5 Firmware Update, 9 Software Management), 25 LwM2M Gateway
     /// 2.0 and a few IPSO objects. Parsed once per process; each call returns a copy.
     pub fn bundled() -> Self {
+        Self::bundled_ref().clone()
+    }
+
+    /// The bundled models without copying them (see [`Registry::bundled`]).
+    pub fn bundled_ref() -> &'static Self {
         static BUNDLED_REGISTRY: OnceLock<Registry> = OnceLock::new();
-        BUNDLED_REGISTRY
-            .get_or_init(|| {
-                let mut registry = Self::empty();
-                for (file, xml) in BUNDLED {
-                    // Covered by the `every_bundled_model_parses` test: a failure is a build bug.
-                    let models = ddf::parse(xml).unwrap_or_else(|e| panic!("bundled model {file}: {e}"));
-                    for model in models {
-                        registry.insert(model);
-                    }
+        BUNDLED_REGISTRY.get_or_init(|| {
+            let mut registry = Self::empty();
+            for (file, xml) in BUNDLED {
+                // Covered by the `every_bundled_model_parses…` test: a failure is a build bug.
+                let models = ddf::parse(xml).unwrap_or_else(|e| panic!("bundled model {file}: {e}"));
+                for model in models {
+                    registry.insert(model);
                 }
-                registry
-            })
-            .clone()
+            }
+            registry
+        })
     }
 
     /// The bundled models plus every `*.xml` file of `dir` (see [`Registry::load_dir`]).
