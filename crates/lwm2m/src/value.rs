@@ -155,16 +155,17 @@ impl Value {
 
 fn exact_f64_from_i64(i: i64) -> Option<f64> {
     let f = i as f64;
-    (f as i64 == i && f.abs() < 9.3e18).then_some(f)
+    // 2^63 itself is not an i64: `as` would saturate and hide the rounding.
+    (f < 9_223_372_036_854_775_808.0 && f as i64 == i).then_some(f)
 }
 
 fn exact_f64_from_u64(u: u64) -> Option<f64> {
     let f = u as f64;
-    (f < 1.8e19 && f as u64 == u).then_some(f)
+    (f < 18_446_744_073_709_551_616.0 && f as u64 == u).then_some(f)
 }
 
 fn integral_f64(f: f64) -> Option<i64> {
-    (f.is_finite() && f.fract() == 0.0 && (-9.2e18..=9.2e18).contains(&f)).then_some(f as i64)
+    (f.is_finite() && f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)).then_some(f as i64)
 }
 
 #[cfg(test)]
