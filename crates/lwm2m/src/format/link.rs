@@ -317,6 +317,10 @@ impl Parser<'_> {
                     self.pos += 1;
                     let rest = self.text.get(self.pos..).unwrap_or_default();
                     let Some(escaped) = rest.chars().next() else { break };
+                    // An escaped control character is still one: refuse it as the bare form is.
+                    if escaped.is_ascii_control() && escaped != '\t' {
+                        return Err(self.error("control character in a quoted string"));
+                    }
                     value.push(escaped);
                     self.pos += escaped.len_utf8();
                     run_start = self.pos;
@@ -370,6 +374,11 @@ mod tests {
         let links = parse(r#"</a>;title="say \"hi\" \\ ok""#).unwrap();
         assert_eq!(links[0].value("title"), Some(r#"say "hi" \ ok"#));
         assert_eq!(encode(&links), r#"</a>;title="say \"hi\" \\ ok""#);
+    }
+
+    #[test]
+    fn an_escaped_control_character_is_refused() {
+        assert!(parse("</>;r=\"a\\\u{1c}b\"").is_err());
     }
 
     #[test]
