@@ -164,7 +164,7 @@ fn exact_f64_from_u64(u: u64) -> Option<f64> {
 }
 
 fn integral_f64(f: f64) -> Option<i64> {
-    (f.is_finite() && f.fract() == 0.0 && f >= -9.2e18 && f <= 9.2e18).then_some(f as i64)
+    (f.is_finite() && f.fract() == 0.0 && (-9.2e18..=9.2e18).contains(&f)).then_some(f as i64)
 }
 
 #[cfg(test)]
