@@ -155,12 +155,14 @@ impl Value {
 
 fn exact_f64_from_i64(i: i64) -> Option<f64> {
     let f = i as f64;
-    (f as i64 == i && f.abs() < 9.3e18).then_some(f)
+    // 2^63 is not an i64: `as` would saturate and make i64::MAX look exact.
+    (f < 9_223_372_036_854_775_808.0 && f as i64 == i).then_some(f)
 }
 
 fn exact_f64_from_u64(u: u64) -> Option<f64> {
     let f = u as f64;
-    (f < 1.8e19 && f as u64 == u).then_some(f)
+    // 2^64 is not a u64: `as` would saturate and make u64::MAX look exact.
+    (f < 18_446_744_073_709_551_616.0 && f as u64 == u).then_some(f)
 }
 
 fn integral_f64(f: f64) -> Option<i64> {
