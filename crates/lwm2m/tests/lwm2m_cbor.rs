@@ -333,3 +333,39 @@ fn what_cannot_be_written_is_refused() {
     let instance = vec![rec("/3/0", Value::Integer(1))];
     assert!(lwm2m_cbor::encode(&instance, &p("/3/0"), &registry()).is_err());
 }
+
+#[test]
+fn truncated_and_mutated_payloads_never_panic() {
+    let seeds = [
+        h(&format!("a1 83 03 00 00 {OMA}")),
+        h("a1 83 03 00 06 a2 00 01 01 05"),
+        h("bf 82 03 00 bf 00 61 78 ff ff"),
+        h("a1 84 63 643031 03 00 0d c0 74 323031332d30352d30325431303a34303a31355a"),
+    ];
+    let formats = [ContentFormat::LWM2M_CBOR, ContentFormat::SENML_CBOR, ContentFormat::SENML_JSON];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut decoded = 0;
+    for seed in &seeds {
+        for cut in 0..seed.len() {
+            assert!(decode(&seed[..cut], "/").is_err(), "truncated at {cut} must fail");
+        }
+        for _ in 0..2000 {
+            let mut bytes = seed.clone();
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] = next() as u8;
+            for cf in formats {
+                // Any answer is fine; a panic fails the test.
+                if format::decode(cf, &bytes, &p("/"), &registry()).is_ok() {
+                    decoded += 1;
+                }
+            }
+        }
+    }
+    assert!(decoded > 0, "some single-byte mutations still decode");
+}

@@ -448,3 +448,18 @@ fn empty_pack_is_no_records() {
     assert_eq!(decode("[]", "/3/0").unwrap(), vec![]);
     assert_eq!(encode(&[], "/3/0"), "[]");
 }
+
+#[test]
+fn error_messages_do_not_grow_with_the_payload() {
+    let long = "x".repeat(10_000);
+    for json in [
+        format!(r#"[{{"n":"/{long}","vs":"x"}}]"#),
+        format!(r#"[{{"n":"/33000/0/7","vs":"{long}"}}]"#),
+        format!(r#"[{{"n":"/3/0/0","vs":"x","{long}_":1}}]"#),
+        format!(r#""{long}""#),
+        format!(r#"[{{"n":"/3/0/0","vs":"{long}}}]"#),
+    ] {
+        let err = decode(&json, "/").unwrap_err().to_string();
+        assert!(err.len() < 200, "{} bytes: {}", err.len(), &err[..200]);
+    }
+}

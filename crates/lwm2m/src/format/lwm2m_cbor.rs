@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ciborium::value::{Integer, Value as Cbor};
 
-use super::senml::{apply_model, check_under_target, invalid, is_under, malformed};
+use super::senml::{apply_model, check_under_target, clip, invalid, is_under, malformed};
 use super::senml_cbor::{read_item, write_item};
 use super::{FormatError, Record};
 use crate::model::Registry;
@@ -184,7 +184,13 @@ fn id(v: &Cbor) -> Result<u16, FormatError> {
 
 /// A top-level key: `uint`, `[1*uint]`, `PREFIX` or `[PREFIX, 1*uint]`.
 fn top_key(key: Cbor) -> Result<(Option<Prefix>, Vec<u16>), FormatError> {
-    let prefix = |text: &str| Prefix::new(text).map_err(|e| invalid(FORMAT, format!("bad prefix: {e}")));
+    let prefix = |text: &str| {
+        Prefix::new(text).map_err(|_| {
+            let reason =
+                format!("prefix {} must start with a letter and hold only letters, digits, '-' or '_'", clip(text));
+            invalid(FORMAT, reason)
+        })
+    };
     match key {
         Cbor::Text(text) => Ok((Some(prefix(&text)?), Vec::new())),
         Cbor::Array(items) => {

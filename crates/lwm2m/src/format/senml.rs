@@ -148,7 +148,7 @@ pub fn resolve(format: &'static str, pack: Vec<SenmlRecord>) -> Result<Vec<Resol
             (bt, t) => Some(bt.unwrap_or(0.0) + t.unwrap_or(0.0)),
         };
         if time.is_some_and(|t| !t.is_finite()) {
-            return Err(invalid(format, format!("record {index} ({name:?}) has a time that is not finite")));
+            return Err(invalid(format, format!("record {index} ({}) has a time that is not finite", clip(&name))));
         }
         out.push(ResolvedRecord { name, value: record.value, time });
     }
@@ -168,7 +168,8 @@ pub fn to_records(
     for record in resolved {
         let path = leaf_path(format, &record.name)?;
         check_under_target(format, &path, target)?;
-        let value = record.value.ok_or_else(|| invalid(format, format!("record {} has no value", record.name)))?;
+        let value =
+            record.value.ok_or_else(|| invalid(format, format!("record {} has no value", clip(&record.name))))?;
         let value = match value {
             SenmlValue::Number(n) => n.into_value(),
             SenmlValue::String(s) => Value::String(s),
@@ -176,7 +177,7 @@ pub fn to_records(
             SenmlValue::Data(d) => Value::Opaque(d),
             SenmlValue::ObjLnk(s) => {
                 let (o, i) = parse_objlnk(&s).ok_or_else(|| {
-                    invalid(format, format!("record {}: vlo {s:?} is not an object link", record.name))
+                    invalid(format, format!("record {}: vlo {} is not an object link", clip(&record.name), clip(&s)))
                 })?;
                 Value::ObjLnk(o, i)
             }
@@ -200,16 +201,16 @@ pub fn decode_paths(cf: ContentFormat, payload: &[u8]) -> Result<Vec<PrefixedPat
     let mut paths = Vec::with_capacity(resolved.len());
     for record in resolved {
         if record.value.is_some() {
-            return Err(invalid(format, format!("composite request record {} carries a value", record.name)));
+            return Err(invalid(format, format!("composite request record {} carries a value", clip(&record.name))));
         }
         let path: PrefixedPath = record
             .name
             .parse()
-            .map_err(|e| invalid(format, format!("record name {:?} is not a path: {e}", record.name)))?;
+            .map_err(|_| invalid(format, format!("record name {} is not a path", clip(&record.name))))?;
         let canonical = path.to_string();
         let trimmed = record.name.strip_suffix('/').filter(|t| !t.is_empty()).unwrap_or(&record.name);
         if canonical != trimmed {
-            return Err(invalid(format, format!("record name {:?} is not a canonical path", record.name)));
+            return Err(invalid(format, format!("record name {} is not a canonical path", clip(&record.name))));
         }
         paths.push(path);
     }
@@ -300,12 +301,12 @@ pub(crate) fn check_under_target(
 /// Parses a resolved name that must be a canonical resource or resource-instance path.
 fn leaf_path(format: &'static str, name: &str) -> Result<PrefixedPath, FormatError> {
     let path: PrefixedPath =
-        name.parse().map_err(|e| invalid(format, format!("record name {name:?} is not a path: {e}")))?;
+        name.parse().map_err(|_| invalid(format, format!("record name {} is not a path", clip(name))))?;
     if !matches!(path.path, Path::Resource(..) | Path::ResourceInstance(..)) {
-        return Err(invalid(format, format!("record name {name:?} is not a resource or resource-instance path")));
+        return Err(invalid(format, format!("record name {} is not a resource or resource-instance path", clip(name))));
     }
     if path.to_string() != name {
-        return Err(invalid(format, format!("record name {name:?} is not a canonical path")));
+        return Err(invalid(format, format!("record name {} is not a canonical path", clip(name))));
     }
     Ok(path)
 }
@@ -324,7 +325,7 @@ pub(crate) fn apply_model(
     match (value, declared) {
         (Value::String(s), DataType::ObjLnk) => match parse_objlnk(&s) {
             Some((o, i)) => Ok(Value::ObjLnk(o, i)),
-            None => Err(invalid(format, format!("record {path}: {s:?} is not an object link"))),
+            None => Err(invalid(format, format!("record {path}: {} is not an object link", clip(&s)))),
         },
         (value, declared) => value.coerce(declared).map_err(|e| invalid(format, format!("record {path}: {e}"))),
     }
@@ -359,6 +360,16 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
 /// Encodes `vd` text: base64url without padding.
 pub(crate) fn encode_base64(data: &[u8]) -> String {
     BASE64URL_LENIENT.encode(data)
+}
+
+/// Quotes text from a payload for an error message, cut to at most 40 characters so that an
+/// error never grows with the payload.
+pub(crate) fn clip(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
 }
 
 /// Shorthand for [`FormatError::Invalid`].
@@ -480,7 +491,7 @@ impl RecordBuilder {
 /// Refuses an unknown key that RFC 8428 §4.4 makes must-understand (ends in `_`).
 pub(crate) fn check_unknown_key(format: &'static str, index: usize, key: &str) -> Result<(), FormatError> {
     if key.ends_with('_') {
-        Err(invalid(format, format!("record {index}: must-understand field {key:?} is not understood")))
+        Err(invalid(format, format!("record {index}: must-understand field {} is not understood", clip(key))))
     } else {
         Ok(())
     }

@@ -87,7 +87,7 @@ pub(crate) fn read_item(format: &'static str, payload: &[u8]) -> Result<Cbor, Fo
         match e {
             ciborium::de::Error::Io(_) => malformed(format, payload.len(), "truncated CBOR"),
             ciborium::de::Error::Syntax(offset) => malformed(format, offset, "invalid CBOR"),
-            ciborium::de::Error::Semantic(offset, reason) => malformed(format, offset.unwrap_or(consumed), reason),
+            ciborium::de::Error::Semantic(offset, _) => malformed(format, offset.unwrap_or(consumed), "invalid CBOR"),
             ciborium::de::Error::RecursionLimitExceeded => malformed(format, consumed, "CBOR nested too deeply"),
         }
     })?;

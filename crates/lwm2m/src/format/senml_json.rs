@@ -127,9 +127,12 @@ fn json_error(payload: &[u8], e: &serde_json::Error) -> FormatError {
         }
     }
     let offset = (offset + column.saturating_sub(1)).min(payload.len());
-    // serde_json's message ends with " at line L column C"; keep only what is wrong.
-    let text = e.to_string();
-    let reason = text.split(" at line ").next().unwrap_or("invalid JSON").to_owned();
+    // serde_json's messages may quote the payload; say what is wrong in our own words.
+    let reason = match e.classify() {
+        serde_json::error::Category::Eof => "truncated JSON",
+        serde_json::error::Category::Syntax | serde_json::error::Category::Io => "invalid JSON",
+        serde_json::error::Category::Data => "not a SenML pack (an array of objects)",
+    };
     malformed(FORMAT, offset, reason)
 }
 
