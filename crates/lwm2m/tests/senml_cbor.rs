@@ -320,3 +320,12 @@ fn composite_request_names_decode_to_paths() {
     let with_value = h("81 a2 00 66 2f332f302f30 02 01");
     assert!(senml::decode_paths(ContentFormat::SENML_CBOR, &with_value).is_err());
 }
+
+#[test]
+fn text_keys_spelled_like_json_names_are_read_leniently() {
+    // [{"n": "/3/0/9", "v": 7}]
+    let bytes = h("81 a2 61 6e 66 2f332f302f39 61 76 07");
+    assert_eq!(decode(&bytes, "/").unwrap(), vec![rec("/3/0/9", Value::Integer(7))]);
+    // [{0: "/3/0/9", "n": "/3/0/9", 2: 7}]: the name twice.
+    assert!(decode(&h("81 a3 00 66 2f332f302f39 61 6e 66 2f332f302f39 02 07"), "/").is_err());
+}

@@ -9,8 +9,9 @@
 //! definite and indefinite lengths are accepted; integers keep their major type (never routed
 //! through `f64`); `v` may be any integer in the `i64` or `u64` range or a float of any width;
 //! `bt`/`t` may be integers, floats or a decimal fraction (tag 4, as Leshan writes `bt`).
-//! A label given twice in one record is an error; unknown integer labels and unknown text keys
-//! are ignored unless the text key ends in `_` (must-understand).
+//! Text keys spelled like the JSON names (`"bn"`, `"v"` …) are read as those fields, leniently.
+//! A field given twice in one record (also as label and text) is an error; unknown integer
+//! labels and unknown text keys are ignored unless the text key ends in `_` (must-understand).
 //!
 //! Writing is canonical: definite lengths, shortest integer heads, fields in the order `bn`,
 //! `bt`, `n`, value, `t`, and every float in the **smallest width that holds it exactly**
@@ -132,11 +133,13 @@ fn record(index: usize, item: Cbor) -> Result<SenmlRecord, FormatError> {
     for (key, value) in entries {
         let (field, key_text) = match &key {
             Cbor::Integer(label) => (Field::from_label(i128::from(*label)), i128::from(*label).to_string()),
-            Cbor::Text(text) if text == "vlo" => (Some(Field::ObjLnkValue), text.clone()),
-            Cbor::Text(text) => {
-                check_unknown_key(FORMAT, index, text)?;
-                continue;
-            }
+            Cbor::Text(text) => match Field::from_key(text) {
+                Some(field) => (Some(field), text.clone()),
+                None => {
+                    check_unknown_key(FORMAT, index, text)?;
+                    continue;
+                }
+            },
             _ => return Err(invalid(FORMAT, format!("record {index} has a key that is neither integer nor text"))),
         };
         let Some(field) = field else { continue };
