@@ -463,3 +463,15 @@ fn error_messages_do_not_grow_with_the_payload() {
         assert!(err.len() < 200, "{} bytes: {}", err.len(), &err[..200]);
     }
 }
+
+#[test]
+fn composite_request_bodies_are_written_with_full_names() {
+    let paths = vec![p("/4/0/0"), p("/d01/3/0"), p("/")];
+    let json = senml::encode_paths(ContentFormat::SENML_JSON, &paths).unwrap();
+    assert_eq!(String::from_utf8(json.clone()).unwrap(), r#"[{"n":"/4/0/0"},{"n":"/d01/3/0"},{"n":"/"}]"#);
+    assert_eq!(senml::decode_paths(ContentFormat::SENML_JSON, &json).unwrap(), paths);
+    let cbor = senml::encode_paths(ContentFormat::SENML_CBOR, &paths).unwrap();
+    assert_eq!(hex::encode(&cbor), "83a100662f342f302f30a100682f6430312f332f30a100612f");
+    assert_eq!(senml::decode_paths(ContentFormat::SENML_CBOR, &cbor).unwrap(), paths);
+    assert!(senml::encode_paths(ContentFormat::LWM2M_CBOR, &paths).is_err());
+}

@@ -47,7 +47,7 @@
 //!   `bn`, `n`, value, `t`.
 //!
 //! Composite request bodies (Read-/Observe-Composite, names only: `[{"n":"/3/0/0"}]`,
-//! `[{"n":"/"}]`) are read with [`decode_paths`].
+//! `[{"n":"/"}]`) are read with [`decode_paths`] and written with [`encode_paths`].
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -215,6 +215,18 @@ pub fn decode_paths(cf: ContentFormat, payload: &[u8]) -> Result<Vec<PrefixedPat
         paths.push(path);
     }
     Ok(paths)
+}
+
+/// Writes the body of a composite request (Read-/Observe-Composite) naming `paths`, one record
+/// per path with its full name and nothing else, as Leshan does: `[{"n":"/3/0/0"},{"n":"/1/0/1"}]`.
+pub fn encode_paths(cf: ContentFormat, paths: &[PrefixedPath]) -> Result<Vec<u8>, FormatError> {
+    let pack: Vec<SenmlRecord> =
+        paths.iter().map(|path| SenmlRecord { name: Some(path.to_string()), ..SenmlRecord::default() }).collect();
+    match cf {
+        ContentFormat::SENML_JSON => super::senml_json::write(&pack),
+        ContentFormat::SENML_CBOR => super::senml_cbor::write(&pack),
+        other => Err(FormatError::UnsupportedFormat(other.0)),
+    }
 }
 
 /// Turns node records into a pack as described in the module docs.
