@@ -153,18 +153,23 @@ impl Value {
     }
 }
 
+/// 2^63 as f64: the first float above `i64::MAX` (`as` casts saturate, so compare against it).
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+/// 2^64 as f64: the first float above `u64::MAX`.
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+
 fn exact_f64_from_i64(i: i64) -> Option<f64> {
     let f = i as f64;
-    (f as i64 == i && f.abs() < 9.3e18).then_some(f)
+    (f < TWO_POW_63 && f as i64 == i).then_some(f)
 }
 
 fn exact_f64_from_u64(u: u64) -> Option<f64> {
     let f = u as f64;
-    (f < 1.8e19 && f as u64 == u).then_some(f)
+    (f < TWO_POW_64 && f as u64 == u).then_some(f)
 }
 
 fn integral_f64(f: f64) -> Option<i64> {
-    (f.is_finite() && f.fract() == 0.0 && f >= -9.2e18 && f <= 9.2e18).then_some(f as i64)
+    (f.is_finite() && f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f)).then_some(f as i64)
 }
 
 #[cfg(test)]
