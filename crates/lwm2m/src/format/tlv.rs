@@ -531,13 +531,7 @@ fn encode_resource(out: &mut Vec<u8>, r: u16, node: &ResourceNode<'_>, registry:
 
 /// The value bytes of a record, after coercion to the model's type.
 fn encode_value(record: &Record, registry: &Registry) -> Result<Vec<u8>, FormatError> {
-    let value = match registry.data_type(&record.path.path) {
-        Some(data_type) => {
-            record.value.clone().coerce(data_type).map_err(|e| invalid(format!("record {}: {e}", record.path)))?
-        }
-        None => record.value.clone(),
-    };
-    Ok(value_bytes(&value))
+    super::text::coerce_to_model(FORMAT, record, registry).map(|value| value_bytes(&value))
 }
 
 fn value_bytes(value: &Value) -> Vec<u8> {
