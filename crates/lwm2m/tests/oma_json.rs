@@ -223,3 +223,12 @@ fn encoding_refuses_what_oma_json_cannot_say() {
     assert!(matches!(encode(&[rec("/3/0/9", Value::String("x".into()))], "/3/0"), Err(FormatError::Invalid { .. })));
     assert_eq!(encode(&[], "/3/0").unwrap(), r#"{"bn":"/3/0/","e":[]}"#);
 }
+
+#[test]
+fn entries_must_be_shaped_as_the_model_declares() {
+    let whole_multi = r#"{"bn":"/3/0/","e":[{"n":"6","v":1}]}"#;
+    assert!(matches!(decode(whole_multi, "/3/0"), Err(FormatError::Invalid { .. })));
+    let instance_of_single = r#"{"bn":"/3/0/","e":[{"n":"9/0","v":1}]}"#;
+    assert!(matches!(decode(instance_of_single, "/3/0"), Err(FormatError::Invalid { .. })));
+    assert!(matches!(encode(&[rec("/3/0/6", Value::Integer(1))], "/3/0"), Err(FormatError::Invalid { .. })));
+}

@@ -151,3 +151,9 @@ fn encode_coerces_to_the_model_and_refuses_what_cannot_be_written() {
     assert!(matches!(encode(Value::Float(f64::NAN), "/3303/0/5700"), Err(FormatError::Unrepresentable { .. })));
     assert!(matches!(encode(Value::None, "/3/0/4"), Err(FormatError::Unrepresentable { .. })));
 }
+
+#[test]
+fn an_instance_of_a_single_instance_resource_is_refused() {
+    assert!(matches!(decode("1", "/3/0/9/0"), Err(FormatError::Invalid { .. })));
+    assert!(matches!(encode(Value::Integer(1), "/3/0/9/0"), Err(FormatError::Invalid { .. })));
+}

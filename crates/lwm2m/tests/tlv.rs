@@ -292,3 +292,13 @@ fn encoding_refuses_records_that_do_not_fit_the_target_or_the_model() {
         assert!(encode(&records, to).is_err(), "{why}");
     }
 }
+
+#[test]
+fn the_tlv_shape_must_agree_with_the_model_multiplicity() {
+    // A plain resource TLV for the multi-instance /3/0/7, and a multiple resource for /3/0/9.
+    assert!(matches!(decode(&bytes("c1 07 01"), "/3/0"), Err(FormatError::Invalid { .. })));
+    assert!(matches!(decode(&bytes("83 09 41 00 01"), "/3/0"), Err(FormatError::Invalid { .. })));
+    assert!(matches!(decode(&bytes("41 00 01"), "/3/0/9"), Err(FormatError::Invalid { .. })));
+    // A resource the model does not know takes either shape.
+    assert_eq!(decode(&bytes("83 63 41 00 01"), "/3/0").unwrap(), vec![rec("/3/0/99/0", Value::Opaque(vec![1]))]);
+}

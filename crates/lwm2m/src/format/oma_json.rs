@@ -7,7 +7,8 @@
 //! it), and a name that then does not start with `/` is taken relative to the target
 //! (`{"e":[{"n":"0",…}]}` for `/3/0`). Names may carry a gateway prefix (`"bn":"/d01/3/0/"`); it
 //! must then be the target's prefix, and a name without one gets the target's prefix. Every
-//! entry must name a resource or resource instance under the target.
+//! entry must name a resource or resource instance under the target, shaped as the model
+//! declares it (instances of a multi-instance resource, a single-instance resource itself).
 //!
 //! **Values.** `v` is a number, `sv` a string, `bv` a boolean, `ov` an object link `"oid:iid"`;
 //! exactly one per entry. Opaque is `sv` holding standard base64 (padding optional on input),
@@ -30,7 +31,7 @@
 
 use serde_json::{Map, Number, Value as Json};
 
-use super::text::{coerce_to_model, decode_base64, encode_base64, parse_objlnk};
+use super::text::{check_shape, coerce_to_model, decode_base64, encode_base64, parse_objlnk};
 use super::{FormatError, Record};
 use crate::model::Registry;
 use crate::path::{Path, PrefixedPath};
@@ -82,6 +83,7 @@ pub fn decode(payload: &[u8], target: &PrefixedPath, registry: &Registry) -> Res
             full.insert_str(0, &relative_base);
         }
         let path = resolve(&full, target).map_err(|reason| invalid(format!("entry {index}: {reason}")))?;
+        check_shape(FORMAT, &path, registry)?;
         let value = entry_value(entry, registry.data_type(&path.path))
             .map_err(|reason| invalid(format!("entry {index} ({path}): {reason}")))?;
         let value = match registry.data_type(&path.path) {
@@ -186,6 +188,7 @@ pub fn encode(records: &[Record], target: &PrefixedPath, registry: &Registry) ->
         if !target.path.contains(&path) {
             return Err(invalid(format!("record {} lies outside the target {target}", record.path)));
         }
+        check_shape(FORMAT, &record.path, registry)?;
         if index > 0 {
             out.push(',');
         }

@@ -1,7 +1,8 @@
 //! text/plain, content format 0, legacy 1541 (LwM2M Core TS 1.2 §7.5.1, Appendix C).
 //!
-//! One value of one resource or resource instance: the target must be `/o/i/r` (of a
-//! single-instance resource) or `/o/i/r/ri`, and the one record carries the target path,
+//! One value of one resource or resource instance: the target must be `/o/i/r` of a resource
+//! the model does not declare multi-instance, or `/o/i/r/ri` of one it does not declare
+//! single-instance, and the one record carries the target path,
 //! gateway prefix included. Text carries no type, so decoding needs the [`Registry`]: a resource
 //! it does not know is refused with [`FormatError::Invalid`] saying the model is needed.
 //!
@@ -158,11 +159,28 @@ pub(crate) fn check_single_target(
             format,
             what: format!("the multi-instance resource {target}; address one of its instances"),
         }),
-        Path::Resource(..) | Path::ResourceInstance(..) => Ok(()),
+        Path::Resource(..) | Path::ResourceInstance(..) => check_shape(format, target, registry),
         _ => Err(FormatError::Unrepresentable {
             format,
             what: format!("{target}: only a single resource or resource instance"),
         }),
+    }
+}
+
+/// Checks a resource or resource-instance path against the model's multiplicity: a
+/// multi-instance resource is named by its instances, a single-instance one by itself. Paths the
+/// model does not know pass.
+pub(crate) fn check_shape(format: &'static str, path: &PrefixedPath, registry: &Registry) -> Result<(), FormatError> {
+    match (path.path, registry.is_multiple(&path.path)) {
+        (Path::Resource(..), Some(true)) => Err(FormatError::Invalid {
+            format,
+            reason: format!("{path} is a multi-instance resource, whose values are named by resource instance"),
+        }),
+        (Path::ResourceInstance(..), Some(false)) => Err(FormatError::Invalid {
+            format,
+            reason: format!("{path} names an instance of a single-instance resource"),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -33,7 +33,9 @@
 //! as `f32` (NaN included), else in 8.
 //!
 //! **Shape.** A Multiple Resource TLV yields one record per resource instance (`/o/i/r/ri`), a
-//! Resource TLV one record (`/o/i/r`); an empty Multiple Resource TLV yields none. On encode the
+//! Resource TLV one record (`/o/i/r`); an empty Multiple Resource TLV yields none. When the
+//! model knows the resource the shape must agree with its multiplicity (a Resource TLV for a
+//! multi-instance resource is refused, and the reverse). On encode the
 //! model decides whether a resource is wrapped in a Multiple Resource TLV; for a resource the
 //! model does not know, records naming resource instances are wrapped, a record naming the
 //! resource is not.
@@ -336,6 +338,7 @@ impl Decoder<'_> {
         if !self.seen.insert(path) {
             return Err(invalid(format!("{} appears twice", self.show(path))));
         }
+        super::text::check_shape(FORMAT, &self.show(path), self.registry)?;
         let value = match self.registry.data_type(&path) {
             Some(data_type) => decode_value(tlv.value, data_type, tlv.value_offset)?,
             None => Value::Opaque(tlv.value.to_vec()),
