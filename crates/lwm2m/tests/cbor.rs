@@ -137,3 +137,21 @@ fn only_single_values_can_be_carried() {
     assert!(matches!(encode(Value::String("x".into()), "/3/0/9"), Err(FormatError::Invalid { .. })));
     assert_eq!(encode(Value::None, "/3/0/4").unwrap(), bytes("f6"));
 }
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    for len in 0..2000usize {
+        let payload: Vec<u8> = (0..len % 12)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        for to in ["/3/0/99", "/3/0/13", "/3303/0/5700", &at(7)] {
+            let _ = cbor::decode(&payload, &target(to), &registry());
+        }
+    }
+}
