@@ -180,7 +180,7 @@ fn bad_ct_lists_are_invalid() {
         let link = Link::new("/").with("ct", ct);
         assert!(matches!(link.content_formats(), Err(FormatError::Invalid { .. })), "{ct}");
     }
-    assert_eq!(Link::new("/").content_formats().unwrap(), []);
+    assert_eq!(Link::new("/").content_formats().unwrap(), Vec::<u16>::new());
 }
 
 #[track_caller]
