@@ -74,7 +74,8 @@ pub(crate) fn decode_to_json(
     }
     let target: PrefixedPath = target.parse().with_context(|| format!("bad --path {target:?}"))?;
     let registry = registry(model_dir)?;
-    let records = lwm2m::format::decode(cf, payload, &target, &registry)?;
+    let records = lwm2m::format::decode(cf, payload, &target, &registry)
+        .with_context(|| format!("cannot decode content format {} for {target}", cf.0))?;
     Ok(serde_json::Value::Array(records.iter().map(record_to_json).collect()))
 }
 
@@ -108,7 +109,8 @@ pub(crate) fn encode_from_json(
         Some(t) => t.parse().with_context(|| format!("bad --path {t:?}"))?,
         None => common_target(&records),
     };
-    Ok(lwm2m::format::encode(cf, &records, &target, &registry)?)
+    lwm2m::format::encode(cf, &records, &target, &registry)
+        .with_context(|| format!("cannot encode content format {} for {target}", cf.0))
 }
 
 /// The deepest path all records share: a single record answers its own path.

@@ -121,10 +121,7 @@ fn text_and_opaque_and_cbor_single_values_decode() {
         decode("0", "/3303/0/5700", &hex::encode("22.5")),
         json!([{"path": "/3303/0/5700", "type": "float", "value": 22.5}])
     );
-    assert_eq!(
-        decode("42", "/5/0/0", "deadbeef"),
-        json!([{"path": "/5/0/0", "type": "opaque", "value": "deadbeef"}])
-    );
+    assert_eq!(decode("42", "/5/0/0", "deadbeef"), json!([{"path": "/5/0/0", "type": "opaque", "value": "deadbeef"}]));
     // CBOR unsigned 100 for /3/0/9 (Battery Level, Integer).
     assert_eq!(decode("60", "/3/0/9", "1864"), json!([{"path": "/3/0/9", "type": "integer", "value": 100}]));
 }
@@ -159,9 +156,9 @@ fn link_format_decodes_to_links_with_attributes() {
 fn every_node_format_round_trips_through_encode_and_decode() {
     let leaves = json!([
         {"path": "/3/0/0", "type": "string", "value": "Open Mobile Alliance"},
-        {"path": "/3/0/9", "type": "integer", "value": -9223372036854775808i64},
         {"path": "/3/0/6/0", "type": "integer", "value": 1},
         {"path": "/3/0/6/1", "type": "integer", "value": 5},
+        {"path": "/3/0/9", "type": "integer", "value": -9223372036854775808i64},
         {"path": "/3/0/13", "type": "time", "value": 1700000000},
     ]);
     for cf in ["11542", "110", "112", "11543", "11544"] {

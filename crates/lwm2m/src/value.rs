@@ -165,7 +165,8 @@ fn exact_f64_from_u64(u: u64) -> Option<f64> {
 }
 
 fn integral_f64(f: f64) -> Option<i64> {
-    (f.is_finite() && f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)).then_some(f as i64)
+    (f.is_finite() && f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f))
+        .then_some(f as i64)
 }
 
 #[cfg(test)]
