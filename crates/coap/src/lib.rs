@@ -15,6 +15,9 @@ pub mod engine;
 pub mod msg;
 pub mod observe;
 
-pub use endpoint::{Endpoint, EndpointConfig, Event, Transmit};
+pub use endpoint::{
+    DropReason, Endpoint, EndpointConfig, EndpointStats, Event, ExchangeError, Reliability, Request, Response,
+    SendError, TableSizes, Transmit,
+};
 pub use engine::{Engine, Peer};
 pub use msg::{Code, ContentFormat, DecodeError, Message, MessageId, MessageType, OptionNumber, Options, Token};
