@@ -213,6 +213,13 @@ impl Endpoint {
             }
             payload = bytes.to_vec();
         }
+        if exchange.block2.is_none()
+            && self.config.block_size < BlockSize::S1024
+            && super::is_observable_method(exchange.request.method)
+        {
+            // Early negotiation (RFC 7959 §2.4): ask for our smaller block size from block 0.
+            options.set(OptionNumber::BLOCK2, Block { num: 0, more: false, size: self.config.block_size }.encode());
+        }
         if let Some(block2) = &exchange.block2 {
             let value =
                 Block::at_offset(block2.body.len(), false, block2.size).map_or_else(|_| Vec::new(), Block::encode);
@@ -408,8 +415,6 @@ impl Endpoint {
         self.to_pump.insert(exchange.peer.clone());
         if let Some(incoming) = exchange.block2.take() {
             msg.payload = incoming.body.into_body();
-            msg.options.remove(OptionNumber::BLOCK2);
-            msg.options.remove(OptionNumber::SIZE2);
         }
         let response = into_response(msg);
         match exchange.parent {
@@ -528,6 +533,11 @@ impl Endpoint {
 }
 
 /// The application's view of a response message.
+/// Block options are the endpoint's business and are stripped.
 fn into_response(msg: Message) -> Response {
-    Response { code: msg.code, options: msg.options, payload: msg.payload }
+    let mut options = msg.options;
+    for number in [OptionNumber::BLOCK1, OptionNumber::BLOCK2, OptionNumber::SIZE2] {
+        options.remove(number);
+    }
+    Response { code: msg.code, options, payload: msg.payload }
 }
