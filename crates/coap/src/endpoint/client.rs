@@ -309,6 +309,11 @@ impl Endpoint {
     /// A response to the message in flight of exchange `token`.
     fn on_response(&mut self, now: Instant, token: Token, msg: Message) {
         let Some(exchange) = self.clients.get_mut(&token) else { return };
+        if is_late_block_answer(exchange, &msg) {
+            // A separate answer to an earlier block, overtaken by the one we acted on.
+            self.stats.count_drop(DropReason::Inconsistent);
+            return;
+        }
         // Block1 (RFC 7959 §2.5): continue, renegotiate, or retry smaller after 4.13.
         if let Some(block1) = exchange.block1 {
             let sent_last = block1.offset + block1.size.bytes() >= exchange.request.payload.len();
@@ -533,6 +538,24 @@ impl Endpoint {
 }
 
 /// The application's view of a response message.
+/// Whether `msg` answers a block before the one exchange `exchange` has in flight: a Block1 echo
+/// of an earlier block at the same size, or a Block2 block we already have.
+fn is_late_block_answer(exchange: &ClientExchange, msg: &Message) -> bool {
+    if let (Some(block1), Ok(Some(echo))) = (exchange.block1, Block::from_options(&msg.options, OptionNumber::BLOCK1)) {
+        if echo.size == block1.size && echo.offset() < block1.offset {
+            return true;
+        }
+    }
+    if let (Some(incoming), Ok(Some(block))) =
+        (&exchange.block2, Block::from_options(&msg.options, OptionNumber::BLOCK2))
+    {
+        if block.offset() < incoming.body.len() {
+            return true;
+        }
+    }
+    false
+}
+
 /// Block options are the endpoint's business and are stripped.
 fn into_response(msg: Message) -> Response {
     let mut options = msg.options;
