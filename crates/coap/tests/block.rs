@@ -225,3 +225,48 @@ fn nonconfirmable_block2_transfer_completes() {
         matches!(event, Event::Response { token: t, ref response } if t == token && response.payload == body(5_000))
     );
 }
+
+#[test]
+fn concurrent_block2_bodies_share_the_clients_byte_cap() {
+    let client = Arc::new(EndpointConfig {
+        nstart: 2,
+        max_body_size: 4_000,
+        max_block_bytes: 5_000,
+        ..EndpointConfig::default()
+    });
+    let (mut sim, a, b) = pair(29, client, config());
+    let (now, to) = (sim.now(), sim.peer(b));
+    let first =
+        sim[a].send_request(now, to.clone(), Request::get("/5/0/0"), Reliability::Confirmable).expect("accepted");
+    let second = sim[a].send_request(now, to, Request::get("/5/0/1"), Reliability::Confirmable).expect("accepted");
+    let mut events = Vec::new();
+    sim.run_until(
+        |s| {
+            serve(s, b, |_| Response::content(OPAQUE, body(4_000)));
+            events.extend(support::drain(s, a));
+            events.len() == 2
+        },
+        Duration::from_secs(60),
+    );
+    let failed: Vec<Token> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed { token, error: ExchangeError::NoRoom { limit: 5_000 } } => Some(*token),
+            _ => None,
+        })
+        .collect();
+    let answered: Vec<Token> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Response { token, response } if response.payload == body(4_000) => Some(*token),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert_eq!(answered.len(), 1, "{events:?}");
+    let mut both = vec![failed[0], answered[0]];
+    both.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(both, expected);
+}

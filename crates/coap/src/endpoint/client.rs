@@ -385,6 +385,11 @@ impl Endpoint {
     fn receive_block2(&mut self, token: Token, block: Option<Block>, msg: &Message) -> Result<bool, ExchangeError> {
         let limit = self.config.max_body_size;
         let preferred = self.config.block_size;
+        let all_limit = self.config.max_block_bytes;
+        let held: usize = self.clients.values().filter_map(|e| e.block2.as_ref()).map(|b| b.body.len()).sum();
+        if held.saturating_add(msg.payload.len()) > all_limit {
+            return Err(ExchangeError::NoRoom { limit: all_limit });
+        }
         let Some(exchange) = self.clients.get_mut(&token) else { return Ok(false) };
         let block = block.ok_or(ExchangeError::BlockMismatch)?;
         let etag = msg.options.get(OptionNumber::ETAG).map(<[u8]>::to_vec);

@@ -76,7 +76,10 @@ pub enum ExchangeError {
     /// The peer's blocks do not fit together (wrong number, changed ETag).
     #[error("the peer's blocks do not fit together")]
     BlockMismatch,
-    /// The transfer was dropped to make room for others.
-    #[error("the exchange was dropped for lack of room")]
-    Evicted,
+    /// All response bodies being fetched together would exceed `max_block_bytes`.
+    #[error("no room for the response body: block buffers hold {limit} bytes at most")]
+    NoRoom {
+        /// The configured `max_block_bytes`.
+        limit: usize,
+    },
 }
