@@ -108,8 +108,13 @@ pub enum ConfigError {
     },
 }
 
+/// Longest duration any timing field may hold, so that `now + duration` can never overflow.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl EndpointConfig {
-    /// Checks the fields that would otherwise make the endpoint misbehave.
+    /// Checks every field against its allowed range: durations up to 30 days (ACK_TIMEOUT
+    /// positive), ACK_RANDOM_FACTOR in 1..=16, MAX_RETRANSMIT up to 20, tokens of 4..=8 bytes,
+    /// caps of at least 1, and `max_block_bytes` at least `max_body_size`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |field, why| Err(ConfigError::OutOfRange { field, why });
         if !(self.ack_random_factor >= 1.0 && self.ack_random_factor <= 16.0) {
@@ -117,6 +122,20 @@ impl EndpointConfig {
         }
         if self.ack_timeout.is_zero() {
             return bad("ack_timeout", "must be positive");
+        }
+        for (field, value) in [
+            ("ack_timeout", self.ack_timeout),
+            ("max_latency", self.max_latency),
+            ("processing_delay", self.processing_delay),
+            ("separate_response_delay", self.separate_response_delay),
+            ("response_timeout", self.response_timeout),
+            ("server_exchange_lifetime", self.server_exchange_lifetime),
+            ("block_lifetime", self.block_lifetime),
+            ("notification_con_interval", self.notification_con_interval),
+        ] {
+            if value > MAX_DURATION {
+                return bad(field, "must be at most 30 days");
+            }
         }
         if self.max_retransmit > 20 {
             return bad("max_retransmit", "must be at most 20");
@@ -141,6 +160,42 @@ impl EndpointConfig {
             return bad("max_block_bytes", "must be at least max_body_size");
         }
         Ok(())
+    }
+
+    /// A copy with every field forced into the range [`validate`](Self::validate) accepts
+    /// (a NaN random factor becomes the default 1.5).
+    pub fn sanitized(&self) -> Self {
+        let clamp = |d: Duration| d.min(MAX_DURATION);
+        Self {
+            ack_timeout: clamp(self.ack_timeout).max(Duration::from_millis(1)),
+            ack_random_factor: if self.ack_random_factor.is_nan() {
+                1.5
+            } else {
+                self.ack_random_factor.clamp(1.0, 16.0)
+            },
+            max_retransmit: self.max_retransmit.min(20),
+            nstart: self.nstart.max(1),
+            max_latency: clamp(self.max_latency),
+            processing_delay: clamp(self.processing_delay),
+            separate_response_delay: clamp(self.separate_response_delay),
+            response_timeout: clamp(self.response_timeout),
+            server_exchange_lifetime: clamp(self.server_exchange_lifetime),
+            token_len: self.token_len.clamp(4, 8),
+            max_dedup_entries: self.max_dedup_entries.max(1),
+            max_client_exchanges: self.max_client_exchanges.max(1),
+            max_queued_requests: self.max_queued_requests,
+            max_server_exchanges: self.max_server_exchanges.max(1),
+            max_peers: self.max_peers.max(1),
+            block_size: self.block_size,
+            max_body_size: self.max_body_size,
+            max_unfragmented_payload: self.max_unfragmented_payload.max(1),
+            max_block_transfers: self.max_block_transfers.max(1),
+            max_block_bytes: self.max_block_bytes.max(self.max_body_size),
+            block_lifetime: clamp(self.block_lifetime),
+            max_observations: self.max_observations,
+            notification_con_interval: clamp(self.notification_con_interval),
+            confirmable_notifications: self.confirmable_notifications,
+        }
     }
 
     /// MAX_TRANSMIT_SPAN = ACK_TIMEOUT × (2^MAX_RETRANSMIT − 1) × ACK_RANDOM_FACTOR (§4.8.2).
@@ -180,6 +235,25 @@ mod tests {
         assert_eq!(config.exchange_lifetime(), Duration::from_secs(247));
         assert_eq!(config.non_lifetime(), Duration::from_secs(145));
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn sanitized_config_is_valid() {
+        let wild = EndpointConfig {
+            ack_timeout: Duration::ZERO,
+            ack_random_factor: f64::NAN,
+            max_retransmit: 99,
+            nstart: 0,
+            response_timeout: Duration::MAX,
+            token_len: 0,
+            max_dedup_entries: 0,
+            max_block_bytes: 0,
+            ..EndpointConfig::default()
+        };
+        assert!(wild.validate().is_err());
+        let tame = wild.sanitized();
+        assert_eq!(tame.validate(), Ok(()));
+        assert!(tame.exchange_lifetime() > Duration::ZERO);
     }
 
     #[test]

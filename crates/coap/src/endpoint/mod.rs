@@ -147,10 +147,11 @@ impl Endpoint {
     /// An endpoint with `config`; `rng_seed` feeds tokens, message IDs and back-off jitter, so the
     /// same seed and the same inputs give the same outputs.
     ///
-    /// An invalid config (see [`EndpointConfig::validate`]) is a caller bug: checked in debug
-    /// builds; in release the endpoint still runs with the values given.
+    /// An invalid config (see [`EndpointConfig::validate`]) is a caller bug: it fails a debug
+    /// assertion; in release the endpoint runs with [`EndpointConfig::sanitized`] values.
     pub fn new(config: Arc<EndpointConfig>, rng_seed: [u8; 32]) -> Self {
         debug_assert_eq!(config.validate(), Ok(()), "invalid endpoint config");
+        let config = if config.validate().is_ok() { config } else { Arc::new(config.sanitized()) };
         Self {
             rng: ChaCha20Rng::from_seed(rng_seed),
             stats: EndpointStats::default(),

@@ -20,7 +20,8 @@ pub(crate) struct Backoff {
 impl Backoff {
     /// A fresh back-off with a randomised initial timeout.
     pub(crate) fn start(config: &EndpointConfig, rng: &mut impl Rng) -> Self {
-        let factor = if config.ack_random_factor > 1.0 { rng.random_range(1.0..config.ack_random_factor) } else { 1.0 };
+        let max = config.ack_random_factor;
+        let factor = if max > 1.0 { rng.random_range(1.0..max) } else { 1.0 };
         Self { retransmissions: 0, timeout: config.ack_timeout.mul_f64(factor) }
     }
 
