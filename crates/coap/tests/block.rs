@@ -270,3 +270,18 @@ fn concurrent_block2_bodies_share_the_clients_byte_cap() {
     expected.sort();
     assert_eq!(both, expected);
 }
+
+#[test]
+fn fetch_body_sent_block_wise_is_reassembled_under_one_key() {
+    let (mut sim, a, b) = pair(30, config(), config());
+    let names = body(2_500);
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let sink = received.clone();
+    let request = Request::new(Code::FETCH, "/").with_payload(OPAQUE, names.clone());
+    let (_, event) = exchange(&mut sim, a, b, request, move |r| {
+        sink.borrow_mut().push(r.payload.clone());
+        Response::content(OPAQUE, "ok")
+    });
+    assert!(matches!(event, Event::Response { ref response, .. } if response.payload == b"ok"), "{event:?}");
+    assert!(*received.borrow() == vec![names]);
+}

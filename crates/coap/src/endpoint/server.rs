@@ -70,11 +70,12 @@ impl Endpoint {
         ) else {
             return self.reject(now, &peer, &msg, Code::BAD_OPTION, Options::new());
         };
-        let key = ResourceKey::of(msg.code, &msg.options, &msg.payload);
         let mut payload = None;
         let mut block1_echo = None;
         if let Some(block1) = block1 {
-            match self.receive_block1(now, &peer, &msg, block1, key.clone()) {
+            // The blocks of one body share everything but their payload.
+            let key = ResourceKey::of(msg.code, &msg.options, &[]);
+            match self.receive_block1(now, &peer, &msg, block1, key) {
                 Block1Outcome::Answered => return,
                 Block1Outcome::Complete(body) => {
                     payload = Some(body);
@@ -88,6 +89,7 @@ impl Endpoint {
             options.set_uint(OptionNumber::SIZE1, u32::try_from(self.config.max_body_size).unwrap_or(u32::MAX));
             return self.reject(now, &peer, &msg, Code::REQUEST_ENTITY_TOO_LARGE, options);
         }
+        let key = ResourceKey::of(msg.code, &msg.options, payload.as_deref().unwrap_or(&msg.payload));
         if let Some(block2) = block2.filter(|b| b.num > 0) {
             if self.serve_cached_block(now, &peer, &msg, block2, &key) {
                 return;
