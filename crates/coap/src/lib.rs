@@ -16,8 +16,8 @@ pub mod msg;
 pub mod observe;
 
 pub use endpoint::{
-    DropReason, Endpoint, EndpointConfig, EndpointStats, Event, ExchangeError, Reliability, Request, Response,
-    SendError, TableSizes, Transmit,
+    ConfigError, DropReason, Endpoint, EndpointConfig, EndpointStats, Event, ExchangeError, Reliability, Request,
+    Response, SendError, TableSizes, Transmit,
 };
 pub use engine::{Engine, Peer};
 pub use msg::{Code, ContentFormat, DecodeError, Message, MessageId, MessageType, OptionNumber, Options, Token};

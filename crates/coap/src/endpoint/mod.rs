@@ -13,6 +13,7 @@ mod deadlines;
 mod dedup;
 mod error;
 mod event;
+mod notifier;
 mod peers;
 mod request;
 mod retransmit;
@@ -123,6 +124,38 @@ struct PendingCon {
 /// Requests are identified by their [`Token`] from start to end: `send_request` returns it and
 /// every event about the exchange carries it; an incoming request's token is the handle for its
 /// answer and, for an observation, for every notification.
+///
+/// Events and datagrams wait in queues until polled; they grow only with the inputs given since
+/// the last poll, so drain them after every call.
+///
+/// # Example
+///
+/// Two endpoints wired back to back (a real driver moves the datagrams over a socket):
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Instant;
+/// use coap::{Code, Endpoint, EndpointConfig, Event, Peer, Reliability, Request, Response};
+///
+/// let config = Arc::new(EndpointConfig::default());
+/// let (mut client, mut server) = (Endpoint::new(config.clone(), [1; 32]), Endpoint::new(config, [2; 32]));
+/// let (client_addr, server_addr) = (Peer::udp("192.0.2.1:5683".parse()?), Peer::udp("192.0.2.2:5683".parse()?));
+/// let now = Instant::now();
+/// let mut buf = Vec::new();
+///
+/// let token = client.send_request(now, server_addr.clone(), Request::get("/3/0/0"), Reliability::Confirmable)?;
+/// while let Some(t) = client.poll_transmit(now, &mut buf) {
+///     server.handle_datagram(now, client_addr.clone(), &buf[..t.len]);
+/// }
+/// let Some(Event::Request { peer, token: handle, request, .. }) = server.poll_event() else { panic!() };
+/// assert_eq!(request.path(), "/3/0/0");
+/// server.send_response(now, &peer, handle, Response::new(Code::CONTENT))?;
+/// while let Some(t) = server.poll_transmit(now, &mut buf) {
+///     client.handle_datagram(now, server_addr.clone(), &buf[..t.len]);
+/// }
+/// assert!(matches!(client.poll_event(), Some(Event::Response { token: t, .. }) if t == token));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Endpoint {
     config: Arc<EndpointConfig>,
@@ -136,7 +169,7 @@ pub struct Endpoint {
     clients: BTreeMap<Token, client::ClientExchange>,
     pings: BTreeMap<Token, (Peer, MessageId)>,
     servers: BTreeMap<(Peer, Token), server::ServerExchange>,
-    observers: BTreeMap<(Peer, Token), server::Observer>,
+    observers: BTreeMap<(Peer, Token), notifier::Observer>,
     /// Peers whose NSTART queue may move; served at the next call that knows `now`.
     to_pump: BTreeSet<Peer>,
     outbox: VecDeque<(Peer, Vec<u8>)>,

@@ -1,26 +1,23 @@
 //! The server role: requests that arrive and our answers (RFC 7252 §5.2 piggybacked and separate
-//! responses; RFC 7959 §2.3–2.5 as the receiver of Block1 and the sender of Block2; RFC 7641 §4
-//! as the notifier).
+//! responses; RFC 7959 §2.3–2.5 as the receiver of Block1 and the sender of Block2). The first
+//! answer to an Observe registration starts an [`Observer`]; later notifications are the
+//! `notifier` module's.
 //!
 //! A [`ServerExchange`] lives from the request's arrival until the application answers it or
-//! `server_exchange_lifetime` passes. An [`Observer`] lives from a 2.xx answer to a registration
-//! until the observer cancels (GET Observe: 1, RST) or stops acknowledging. Answers the endpoint
+//! `server_exchange_lifetime` passes. Answers the endpoint
 //! chooses itself (4.02, 4.08, 4.13, 5.03, 2.31, cached Block2 blocks) never reach the
 //! application. Invariant: every answer to a request is remembered in the deduplication cache, so
 //! a duplicate gets the same bytes.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
+use super::notifier::Observer;
 use super::transfers::{CachedBody, ResourceKey, TransferKey};
 use super::{check_options, Endpoint, Event, Purpose, Request, Response, SendError, Timer};
 use crate::block::{self, Block, ReassemblyError};
 use crate::msg::{Code, Message, MessageId, MessageType, OptionNumber, Options, Token};
-use crate::observe::{ObserveRequest, SequenceCounter};
+use crate::observe::ObserveRequest;
 use crate::Peer;
-
-/// How many recent NON notification IDs an observer remembers, to recognise a RST to one.
-const RECENT_NON: usize = 4;
 
 /// An incoming request awaiting the application's answer.
 #[derive(Debug)]
@@ -35,17 +32,6 @@ pub(super) struct ServerExchange {
     block1_echo: Option<Block>,
     /// The Block2 block the request asked for.
     block2: Option<Block>,
-    key: ResourceKey,
-}
-
-/// An observation we serve.
-#[derive(Debug)]
-pub(super) struct Observer {
-    seq: SequenceCounter,
-    last_con_at: Instant,
-    /// A confirmable notification still unacknowledged.
-    pending_con: Option<MessageId>,
-    recent_non: VecDeque<MessageId>,
     key: ResourceKey,
 }
 
@@ -303,13 +289,8 @@ impl Endpoint {
         }
         let observing = exchange.observe && code.is_success();
         if observing {
-            let observer = self.observers.entry(exchange_key.clone()).or_insert_with(|| Observer {
-                seq: SequenceCounter::starting_at(0),
-                last_con_at: now,
-                pending_con: None,
-                recent_non: VecDeque::new(),
-                key: exchange.key.clone(),
-            });
+            let observer =
+                self.observers.entry(exchange_key.clone()).or_insert_with(|| Observer::new(now, exchange.key.clone()));
             observer.key = exchange.key.clone();
             options.set_uint(OptionNumber::OBSERVE, observer.seq.next_value());
         } else if exchange.observe {
@@ -339,15 +320,14 @@ impl Endpoint {
         if mtype == MessageType::Confirmable {
             let purpose = if observing { Purpose::Notification(token) } else { Purpose::Response(token) };
             if let Some(observer) = self.observers.get_mut(&exchange_key).filter(|_| observing) {
-                observer.pending_con = Some(mid);
-                observer.last_con_at = now;
+                observer.sent_confirmable(now, mid);
             }
             self.send_con(now, peer.clone(), &msg, purpose, None);
         } else {
             let bytes = self.emit(peer, &msg);
             self.dedup.set_reply(&(peer.clone(), exchange.mid), bytes);
             if let Some(observer) = self.observers.get_mut(&exchange_key).filter(|_| observing) {
-                remember_non(observer, mid);
+                observer.sent_non(mid);
             }
         }
     }
@@ -355,7 +335,7 @@ impl Endpoint {
     /// Slices a body larger than one block (RFC 7959 §2.4): returns the requested block (block 0
     /// unless `requested` says otherwise) and caches the whole body for the next requests.
     #[allow(clippy::too_many_arguments)]
-    fn slice_response(
+    pub(super) fn slice_response(
         &mut self,
         now: Instant,
         peer: &Peer,
@@ -396,72 +376,6 @@ impl Endpoint {
         (code, block_options, bytes)
     }
 
-    /// One more notification of the observation `(peer, token)` (RFC 7641 §4.2–4.5).
-    fn notify(&mut self, now: Instant, peer: &Peer, token: Token, response: Response) {
-        let exchange_key = (peer.clone(), token);
-        let Some(observer) = self.observers.get_mut(&exchange_key) else { return };
-        let Response { code, mut options, payload } = response;
-        for number in [OptionNumber::OBSERVE, OptionNumber::BLOCK2, OptionNumber::SIZE2, OptionNumber::BLOCK1] {
-            options.remove(number);
-        }
-        options.set_uint(OptionNumber::OBSERVE, observer.seq.next_value());
-        let key = observer.key.clone();
-        let confirmable = self.config.confirmable_notifications
-            || observer.pending_con.is_some()
-            || now >= observer.last_con_at + self.config.notification_con_interval;
-        let replaced = observer.pending_con.take();
-        let (code, options, payload) = self.slice_response(now, peer, &key, code, options, payload, None);
-        let mid = self.peers.next_mid(now, peer, &mut self.rng);
-        let mtype = if confirmable { MessageType::Confirmable } else { MessageType::NonConfirmable };
-        let msg = Message { mtype, code, message_id: mid, token, options, payload };
-        if confirmable {
-            // A newer notification replaces one still in flight and keeps its back-off (§4.5.2).
-            let resume = replaced.and_then(|old| self.stop_con(peer, old));
-            if let Some(observer) = self.observers.get_mut(&exchange_key) {
-                observer.pending_con = Some(mid);
-                observer.last_con_at = now;
-            }
-            self.send_con(now, peer.clone(), &msg, Purpose::Notification(token), resume);
-        } else {
-            self.emit(peer, &msg);
-            if let Some(observer) = self.observers.get_mut(&exchange_key) {
-                remember_non(observer, mid);
-            }
-        }
-        if !code.is_success() {
-            // A non-2.xx notification ends the observation (RFC 7641 §4.2); nobody to tell.
-            self.observers.remove(&exchange_key);
-        }
-    }
-
-    /// A confirmable notification was acknowledged.
-    pub(super) fn on_notification_acked(&mut self, peer: &Peer, token: Token, mid: MessageId) {
-        if let Some(observer) = self.observers.get_mut(&(peer.clone(), token)) {
-            if observer.pending_con == Some(mid) {
-                observer.pending_con = None;
-            }
-        }
-    }
-
-    /// The observation whose recent NON notification had `mid`.
-    pub(super) fn notification_with_mid(&self, peer: &Peer, mid: MessageId) -> Option<Token> {
-        let start = (peer.clone(), Token::EMPTY);
-        self.observers
-            .range(start..)
-            .take_while(|((p, _), _)| p == peer)
-            .find(|(_, o)| o.recent_non.contains(&mid))
-            .map(|((_, token), _)| *token)
-    }
-
-    /// Ends the observation `(peer, token)` and tells the application, if it existed.
-    pub(super) fn end_observer(&mut self, peer: &Peer, token: Token) {
-        let Some(observer) = self.observers.remove(&(peer.clone(), token)) else { return };
-        if let Some(mid) = observer.pending_con {
-            self.stop_con(peer, mid);
-        }
-        self.events.push_back(Event::ObservationCancelled { peer: peer.clone(), token });
-    }
-
     /// The application has not answered a CON request in time: acknowledge it now so the
     /// peer stops retransmitting; the answer will be a separate response (RFC 7252 §5.2.2).
     pub(super) fn on_separate_ack_timer(&mut self, peer: Peer, token: Token) {
@@ -482,11 +396,4 @@ impl Endpoint {
             self.deadlines.remove(&Timer::SeparateAck(peer, token));
         }
     }
-}
-
-fn remember_non(observer: &mut Observer, mid: MessageId) {
-    if observer.recent_non.len() >= RECENT_NON {
-        observer.recent_non.pop_front();
-    }
-    observer.recent_non.push_back(mid);
 }
