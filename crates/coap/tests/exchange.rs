@@ -314,3 +314,36 @@ fn cancelled_request_reports_nothing_and_stops_retransmitting() {
     assert!(sim[hole].received.len() <= 2);
     assert_eq!(sim[a].table_sizes().unacknowledged, 0);
 }
+
+#[test]
+fn rfc_7252_appendix_a_piggybacked_and_separate_exchanges_byte_for_byte() {
+    let mut sim = Sim::new(15);
+    let b = sim.add_with(|s| Endpoint::new(config(), s));
+    let probe = sim.add(Recorder::default());
+    let from = sim.addr(probe);
+    // Figure 16: CON [0x7d34] GET /temperature, answered in the ACK with 2.05 "22.3 C".
+    sim.inject(from, b, hex::decode("40017d34bb74656d7065726174757265").expect("hex"));
+    sim.run_until(|s| s[b].has_event(), Duration::from_secs(1));
+    let Some(Event::Request { peer, token, .. }) = sim[b].poll_event() else { panic!("expected the request") };
+    let now = sim.now();
+    sim[b].send_response(now, &peer, token, Response::new(Code::CONTENT).with_body("22.3 C")).expect("answer");
+    sim.run_for(Duration::from_millis(100), |_| {});
+    assert_eq!(hex::encode(&sim[probe].received[0].2), "60457d34ff32322e332043");
+
+    // Figure 18 (separate response): CON [0x7a10] GET /temperature with token 0x71; the empty
+    // ACK comes after `separate_response_delay`, the response later as a CON with the token.
+    sim.inject(from, b, hex::decode("41017a1071bb74656d7065726174757265").expect("hex"));
+    sim.run_until(|s| s[b].has_event(), Duration::from_secs(1));
+    let Some(Event::Request { peer, token, .. }) = sim[b].poll_event() else { panic!("expected the request") };
+    sim.run_for(Duration::from_secs(3), |_| {});
+    assert_eq!(hex::encode(&sim[probe].received[1].2), "60007a10");
+    let now = sim.now();
+    sim[b].send_response(now, &peer, token, Response::new(Code::CONTENT).with_body("22.3 C")).expect("answer");
+    sim.run_for(Duration::from_millis(100), |_| {});
+    let response = Message::decode(&sim[probe].received[2].2).expect("valid");
+    assert_eq!(
+        (response.mtype, response.code, response.token.as_bytes()),
+        (MessageType::Confirmable, Code::CONTENT, &[0x71][..])
+    );
+    assert_eq!(response.payload, b"22.3 C");
+}

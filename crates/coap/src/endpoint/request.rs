@@ -64,6 +64,12 @@ impl Request {
         self
     }
 
+    /// Sets the payload without touching Content-Format.
+    pub fn with_body(mut self, payload: impl Into<Vec<u8>>) -> Self {
+        self.payload = payload.into();
+        self
+    }
+
     /// Adds one option instance.
     pub fn with_option(mut self, number: OptionNumber, value: impl Into<Vec<u8>>) -> Self {
         self.options.push(number, value);
@@ -111,6 +117,12 @@ impl Response {
     /// Sets the payload and its Content-Format.
     pub fn with_payload(mut self, format: ContentFormat, payload: impl Into<Vec<u8>>) -> Self {
         self.options.set_uint(OptionNumber::CONTENT_FORMAT, u32::from(format.0));
+        self.payload = payload.into();
+        self
+    }
+
+    /// Sets the payload without touching Content-Format.
+    pub fn with_body(mut self, payload: impl Into<Vec<u8>>) -> Self {
         self.payload = payload.into();
         self
     }
