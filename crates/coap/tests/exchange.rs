@@ -347,3 +347,42 @@ fn rfc_7252_appendix_a_piggybacked_and_separate_exchanges_byte_for_byte() {
     );
     assert_eq!(response.payload, b"22.3 C");
 }
+
+#[test]
+fn spurious_timeouts_change_nothing() {
+    let (mut sim, a, b) = pair(16, config(), config());
+    let (now, to) = (sim.now(), sim.peer(b));
+    sim[a].send_request(now, to, Request::get("/3/0/0"), Reliability::Confirmable).expect("accepted");
+    let before = (sim[a].table_sizes(), sim[a].stats().clone(), sim[a].poll_timeout());
+    for _ in 0..10 {
+        sim[a].handle_timeout(now);
+    }
+    let mut buf = Vec::new();
+    let sent = std::iter::from_fn(|| sim[a].poll_transmit(now, &mut buf).map(|t| t.len)).count();
+    assert_eq!(sent, 1, "only the request itself");
+    let stats = sim[a].stats().clone();
+    assert_eq!((sim[a].table_sizes(), stats.retransmissions), (before.0, before.1.retransmissions));
+    assert_eq!(sim[a].poll_timeout(), before.2);
+}
+
+#[test]
+fn lost_ack_of_a_separate_response_is_resent_and_the_response_delivered_once() {
+    let (mut sim, a, b) = pair(17, config(), config());
+    let (now, to) = (sim.now(), sim.peer(b));
+    let token = sim[a].send_request(now, to, Request::get("/3/0/1"), Reliability::Confirmable).expect("accepted");
+    let Event::Request { peer, token: handle, .. } = next_event(&mut sim, b, Duration::from_secs(1)) else {
+        panic!("expected the request")
+    };
+    sim.run_for(Duration::from_secs(5), |_| {}); // empty ACK sent and received
+                                                 // The client's ACK of the separate response is lost twice.
+    sim.link(a, b).drop_next(2);
+    let now = sim.now();
+    sim[b].send_response(now, &peer, handle, Response::new(Code::CONTENT).with_body("late")).expect("answer");
+    sim.run_for(Duration::from_secs(60), |_| {});
+    let events = drain(&mut sim, a);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(matches!(&events[0], Event::Response { token: t, response } if *t == token && response.payload == b"late"));
+    assert_eq!(sim[b].stats().retransmissions, 2);
+    assert_eq!(sim[a].stats().dropped(DropReason::Duplicate), 2, "the copies were answered from the cache");
+    assert_eq!(sim[b].table_sizes().unacknowledged, 0);
+}
