@@ -210,3 +210,19 @@ fn registration_beyond_max_observations_is_answered_as_a_plain_get() {
     assert!(!sim[a].is_observing(token), "the answer had no Observe option");
     assert_eq!(sim[b].table_sizes().observers, 1);
 }
+
+#[test]
+fn forgotten_observer_gets_no_more_notifications_and_no_event() {
+    let (mut sim, a, b) = pair(38, config(), config());
+    let (token, peer, server_token) = observe(&mut sim, a, b);
+    assert!(sim[b].forget_observer(&peer, server_token));
+    assert!(!sim[b].forget_observer(&peer, server_token));
+    let now = sim.now();
+    assert_eq!(
+        sim[b].send_response(now, &peer, server_token, Response::content(TEXT, "x")),
+        Err(SendError::UnknownExchange { token: server_token })
+    );
+    sim.run_for(Duration::from_secs(10), |_| {});
+    assert!(!sim[b].has_event());
+    assert!(sim[a].is_observing(token), "the observer is not told");
+}

@@ -116,7 +116,8 @@ struct PendingCon {
 ///   (spurious calls are harmless).
 /// - Commands: [`send_request`](Self::send_request), [`send_response`](Self::send_response) (also
 ///   for each notification of an observation), [`ping`](Self::ping),
-///   [`cancel_observation`](Self::cancel_observation), [`cancel`](Self::cancel).
+///   [`cancel_observation`](Self::cancel_observation), [`cancel`](Self::cancel),
+///   [`forget_observer`](Self::forget_observer).
 /// - After every input or command, drain the outputs in this order: call
 ///   [`poll_transmit`](Self::poll_transmit) until it returns `None`, then read
 ///   [`poll_timeout`](Self::poll_timeout), then call [`poll_event`](Self::poll_event) until `None`.

@@ -112,6 +112,17 @@ impl Endpoint {
             .map(|((_, token), _)| *token)
     }
 
+    /// Stops serving the observation `(peer, token)` without telling the observer (it learns at
+    /// its next notification's absence, or from a RST to a later stray one). No event follows.
+    /// Returns whether the observation existed. To end it visibly, send a non-2.xx notification.
+    pub fn forget_observer(&mut self, peer: &Peer, token: Token) -> bool {
+        let Some(observer) = self.observers.remove(&(peer.clone(), token)) else { return false };
+        if let Some(mid) = observer.pending_con {
+            self.stop_con(peer, mid);
+        }
+        true
+    }
+
     /// Ends the observation `(peer, token)` and tells the application, if it existed.
     pub(super) fn end_observer(&mut self, peer: &Peer, token: Token) {
         let Some(observer) = self.observers.remove(&(peer.clone(), token)) else { return };
