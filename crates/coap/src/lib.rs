@@ -6,7 +6,16 @@
 //!
 //! - [`msg`]: the message codec (RFC 7252 §3), strict on input, exact on output.
 //! - [`endpoint`]: message exchange over one local socket (RFC 7252 §4, §5.3), block-wise
-//!   transfers (RFC 7959) and Observe (RFC 7641).
+//!   transfers (RFC 7959) and Observe (RFC 7641), all behind [`Endpoint`].
+//! - [`block`], [`observe`]: the arithmetic of block options and Observe sequence numbers.
+//! - [`engine`]: the [`Engine`] trait every sans-IO machine implements, so one driver and the
+//!   `sim` crate's simulated network run them all.
+//!
+//! ```text
+//!   datagram, peer, now ──► handle_datagram ─┐            ┌─► poll_transmit ──► (peer, bytes)
+//!                now ─────► handle_timeout ──┤  Endpoint  ├─► poll_timeout  ──► next deadline
+//!   send_request / send_response / cancel ───┘            └─► poll_event    ──► Event
+//! ```
 #![forbid(unsafe_code, unused_must_use)]
 
 pub mod block;
@@ -15,6 +24,9 @@ pub mod engine;
 pub mod msg;
 pub mod observe;
 
-pub use endpoint::{Endpoint, EndpointConfig, Event, Transmit};
+pub use endpoint::{
+    ConfigError, DropReason, Endpoint, EndpointConfig, EndpointStats, Event, ExchangeError, Reliability, Request,
+    Response, SendError, TableSizes, Transmit,
+};
 pub use engine::{Engine, Peer};
 pub use msg::{Code, ContentFormat, DecodeError, Message, MessageId, MessageType, OptionNumber, Options, Token};

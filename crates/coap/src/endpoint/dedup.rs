@@ -1,0 +1,144 @@
+//! Deduplication of incoming CON and NON messages (RFC 7252 §4.5): (peer, message ID) is
+//! remembered for EXCHANGE_LIFETIME (CON) or NON_LIFETIME (NON) together with the datagram we
+//! answered it with, so a duplicate is answered from the cache and never re-delivered.
+//!
+//! Invariant: at most `capacity` entries; beyond that the oldest entry is evicted (and counted
+//! by the caller), so a flood of junk IDs cannot grow memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use crate::msg::MessageId;
+use crate::Peer;
+
+/// Key of a received message.
+pub(crate) type DedupKey = (Peer, MessageId);
+
+#[derive(Debug)]
+struct Entry {
+    expires_at: Instant,
+    reply: Option<Vec<u8>>,
+}
+
+/// What the cache knows about a received message.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Seen<'a> {
+    /// First time (or its entry expired).
+    New,
+    /// A duplicate; the datagram we answered it with, if any yet.
+    Duplicate(Option<&'a [u8]>),
+}
+
+/// Bounded cache of recently received message IDs.
+#[derive(Debug)]
+pub(crate) struct DedupCache {
+    entries: HashMap<DedupKey, Entry>,
+    order: VecDeque<(Instant, DedupKey)>,
+    capacity: usize,
+}
+
+impl DedupCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { entries: HashMap::new(), order: VecDeque::new(), capacity }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn lookup(&self, now: Instant, key: &DedupKey) -> Seen<'_> {
+        match self.entries.get(key) {
+            Some(entry) if entry.expires_at > now => Seen::Duplicate(entry.reply.as_deref()),
+            _ => Seen::New,
+        }
+    }
+
+    /// Remembers `key` until `expires_at`; returns how many entries were evicted to make room.
+    pub(crate) fn insert(&mut self, key: DedupKey, expires_at: Instant) -> u64 {
+        let mut evicted = 0;
+        while self.entries.len() >= self.capacity {
+            let Some((at, old)) = self.order.pop_front() else { break };
+            if self.entries.get(&old).is_some_and(|e| e.expires_at == at) {
+                self.entries.remove(&old);
+                evicted += 1;
+            }
+        }
+        self.entries.insert(key.clone(), Entry { expires_at, reply: None });
+        self.order.push_back((expires_at, key));
+        if self.order.len() > 2 * self.capacity {
+            self.compact();
+        }
+        evicted
+    }
+
+    /// Records the datagram that answered `key`, for duplicates.
+    pub(crate) fn set_reply(&mut self, key: &DedupKey, reply: Vec<u8>) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.reply = Some(reply);
+        }
+    }
+
+    /// Drops entries whose lifetime ended.
+    pub(crate) fn purge(&mut self, now: Instant) {
+        while let Some((at, _)) = self.order.front() {
+            if *at > now {
+                break;
+            }
+            if let Some((at, key)) = self.order.pop_front() {
+                if self.entries.get(&key).is_some_and(|e| e.expires_at == at) {
+                    self.entries.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// When the oldest entry expires.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.order.front().map(|(at, _)| *at)
+    }
+
+    fn compact(&mut self) {
+        let entries = &self.entries;
+        self.order.retain(|(at, key)| entries.get(key).is_some_and(|e| e.expires_at == *at));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn key(mid: u16) -> DedupKey {
+        (Peer::udp("192.0.2.1:5683".parse().expect("literal address")), MessageId(mid))
+    }
+
+    #[test]
+    fn duplicate_is_seen_with_its_reply_until_expiry() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(8);
+        assert_eq!(cache.lookup(t0, &key(1)), Seen::New);
+        cache.insert(key(1), t0 + Duration::from_secs(10));
+        assert_eq!(cache.lookup(t0, &key(1)), Seen::Duplicate(None));
+        cache.set_reply(&key(1), vec![0x60, 0, 0, 1]);
+        assert_eq!(cache.lookup(t0, &key(1)), Seen::Duplicate(Some(&[0x60, 0, 0, 1][..])));
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(cache.lookup(later, &key(1)), Seen::New);
+        cache.purge(later);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn cache_never_exceeds_its_capacity() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(100);
+        let mut evicted = 0;
+        for mid in 0..10_000u16 {
+            evicted += cache.insert(key(mid), t0 + Duration::from_secs(247));
+            assert!(cache.len() <= 100);
+            assert!(cache.order.len() <= 200);
+        }
+        assert_eq!(evicted, 9_900);
+        assert_eq!(cache.lookup(t0, &key(9_999)), Seen::Duplicate(None));
+        assert_eq!(cache.lookup(t0, &key(0)), Seen::New);
+    }
+}
