@@ -2,7 +2,7 @@
 //! `coap-server-notls` (Debian `libcoap3-bin`, installed by `scripts/test`) over UDP on 127.0.0.1.
 //!
 //! These are the only endpoint tests on real sockets and the wall clock; a tiny blocking loop
-//! drives the sans-IO [`Endpoint`]. When libcoap is not installed they say so and pass.
+//! drives the sans-IO [`Endpoint`]. Without libcoap they fail: an interop test that skips proves nothing.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -18,9 +18,7 @@ const SERVER: &str = "coap-server-notls";
 
 fn installed(tool: &str) -> bool {
     let found = Command::new(tool).arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if !found {
-        eprintln!("{tool} not installed (apt-get install libcoap3-bin); interop test skipped");
-    }
+    assert!(found, "{tool} not installed: run scripts/test, which installs libcoap3-bin");
     found
 }
 
