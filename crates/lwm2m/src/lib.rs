@@ -7,9 +7,14 @@
 pub mod format;
 pub mod model;
 pub mod path;
+pub mod register;
 pub mod value;
 
 pub use format::{FormatError, Record};
 pub use model::{ObjectModel, Operations, Registry, ResourceModel};
 pub use path::{Path, PathError, Prefix, PrefixedPath};
+pub use register::{
+    Binding, EndpointName, ObjectInfo, ObjectLinks, ObjectVersion, RegisterError, RegisterParams, RootLink, Transport,
+    UpdateParams, Version,
+};
 pub use value::{DataType, Value};
