@@ -4,12 +4,17 @@
 //! No sockets and no clock here: this crate turns bytes into [`format::Record`]s and back.
 #![forbid(unsafe_code, unused_must_use)]
 
+pub mod attributes;
 pub mod format;
 pub mod model;
 pub mod path;
 pub mod register;
 pub mod value;
 
+pub use attributes::{
+    AttributeChange, AttributeChanges, AttributeError, AttributeName, AttributeStore, NotificationAttributes,
+    ServerDefaults,
+};
 pub use format::{FormatError, Record};
 pub use model::{ObjectModel, Operations, Registry, ResourceModel};
 pub use path::{Path, PathError, Prefix, PrefixedPath};
