@@ -7,6 +7,7 @@
 pub mod attributes;
 pub mod format;
 pub mod model;
+pub mod node;
 pub mod path;
 pub mod register;
 pub mod value;
@@ -17,6 +18,10 @@ pub use attributes::{
 };
 pub use format::{FormatError, Record};
 pub use model::{ObjectModel, Operations, Registry, ResourceModel};
+pub use node::{
+    MultipleResource, Node, NodeError, NodeJsonError, Object, ObjectInstance, Resource, ResourceInstance,
+    SingleResource,
+};
 pub use path::{Path, PathError, Prefix, PrefixedPath};
 pub use register::{
     Binding, EndpointName, ObjectInfo, ObjectLinks, ObjectVersion, RegisterError, RegisterParams, RootLink, Transport,
