@@ -5,6 +5,7 @@
 #![forbid(unsafe_code, unused_must_use)]
 
 pub mod attributes;
+pub mod execute;
 pub mod format;
 pub mod model;
 pub mod node;
@@ -16,6 +17,7 @@ pub use attributes::{
     AttributeChange, AttributeChanges, AttributeError, AttributeName, AttributeStore, NotificationAttributes,
     ServerDefaults,
 };
+pub use execute::{Argument, ExecuteArguments, ExecuteError};
 pub use format::{FormatError, Record};
 pub use model::{ObjectModel, Operations, Registry, ResourceModel};
 pub use node::{
