@@ -243,9 +243,15 @@ fn parse_bool(name: AttributeName, value: &str) -> Result<bool, AttributeError> 
     }
 }
 
-/// Writes a float as Discover shows it: `50`, `42.2`, `-0.5`.
+/// Writes a float as Discover shows it: `50`, `42.2`, `-0.5`; magnitudes whose plain form
+/// would be long in exponent form (`1e100`, `1.5e-30`), which every reader accepts.
 fn format_f64(value: f64) -> String {
-    format!("{value}")
+    let plain = format!("{value}");
+    if plain.len() <= 24 {
+        plain
+    } else {
+        format!("{value:e}")
+    }
 }
 
 fn change<T>(
@@ -598,6 +604,8 @@ mod tests {
         assert_eq!(format_f64(50.0), "50");
         assert_eq!(format_f64(42.2), "42.2");
         assert_eq!(format_f64(-0.5), "-0.5");
+        assert_eq!(format_f64(1e100), "1e100");
+        assert_eq!(format_f64(-1.5e-30), "-1.5e-30");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The LwM2M data model for lwm2m-gw: paths with an optional gateway prefix, typed values,
-//! object models loaded from OMA DDF XML, and every LwM2M content format.
+//! object models loaded from OMA DDF XML, every LwM2M content format, and the operation-level
+//! data the client and server engines exchange: registration parameters and object lists
+//! ([`register`]), notification attributes ([`attributes`]), the node tree ([`node`]) and
+//! Execute arguments ([`execute`]).
 //!
 //! No sockets and no clock here: this crate turns bytes into [`format::Record`]s and back.
 #![forbid(unsafe_code, unused_must_use)]
@@ -26,7 +29,7 @@ pub use node::{
 };
 pub use path::{Path, PathError, Prefix, PrefixedPath};
 pub use register::{
-    Binding, EndpointName, ObjectInfo, ObjectLinks, ObjectVersion, RegisterError, RegisterParams, RootLink, Transport,
-    UpdateParams, Version,
+    Binding, EndpointName, ObjectInfo, ObjectLinks, ObjectVersion, ObjectVersionError, RegisterError, RegisterParams,
+    RootLink, Transport, UpdateParams, Version,
 };
 pub use value::{DataType, Value};

@@ -584,7 +584,8 @@ impl UpdateParams {
         })
     }
 
-    /// The Uri-Query items for a client registered with `version`.
+    /// The Uri-Query items for a client registered with `version`. LwM2M 1.0 can only say
+    /// queue mode inside `b`, so queue mode without a binding is written `b=UQ` there.
     pub fn to_query(&self, version: Version) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(lt) = self.lifetime {
@@ -626,15 +627,21 @@ impl fmt::Display for ObjectVersion {
     }
 }
 
-impl FromStr for ObjectVersion {
-    type Err = ();
+/// Why a `ver` value is not an object version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("object version {0:?} is not major.minor")]
+pub struct ObjectVersionError(pub String);
 
-    /// Two decimal numbers separated by one dot (`2.0`, `1.12`).
+impl FromStr for ObjectVersion {
+    type Err = ObjectVersionError;
+
+    /// Two decimal numbers in 0..=65535 separated by one dot (`2.0`, `1.12`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (major, minor) = s.split_once('.').ok_or(())?;
+        let error = || ObjectVersionError(cut(s));
+        let (major, minor) = s.split_once('.').ok_or_else(error)?;
         let number = |t: &str| {
             let digits = !t.is_empty() && t.len() <= 5 && t.bytes().all(|b| b.is_ascii_digit());
-            digits.then(|| t.parse::<u16>().ok()).flatten().ok_or(())
+            digits.then(|| t.parse::<u16>().ok()).flatten().ok_or_else(error)
         };
         Ok(Self { major: number(major)?, minor: number(minor)? })
     }
@@ -770,7 +777,7 @@ impl ObjectLinks {
                 return Err(invalid("carries a gateway prefix, which a registration must not list"));
             }
             let version = match link.version() {
-                Some(v) => Some(v.parse::<ObjectVersion>().map_err(|()| invalid("has a ver that is not major.minor"))?),
+                Some(v) => Some(v.parse::<ObjectVersion>().map_err(|_| invalid("has a ver that is not major.minor"))?),
                 None => None,
             };
             let (object, instance) = match path {

@@ -248,3 +248,49 @@ fn every_attribute_name_round_trips() {
     assert_eq!(link.to_string(), "</1/0/1>;pmin=1;pmax=2;gt=30;lt=-4.5;st=0.25;epmin=6;epmax=7;edge=0;con=1;hqmax=10");
     assert_eq!(NotificationAttributes::from_link(&link).unwrap(), all);
 }
+
+/// A small deterministic generator for the mutation test (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        usize::try_from(self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64).unwrap()
+    }
+}
+
+#[test]
+fn random_queries_never_panic_and_what_parses_round_trips() {
+    let names = ["pmin", "pmax", "gt", "lt", "st", "epmin", "epmax", "edge", "con", "hqmax", "cancel", "dim", "x"];
+    let values = ["", "0", "1", "2", "-1", "10", "50.5", "-3.25", "1e100", "1e-300", "4294967295", "inf", "x"];
+    let targets = [Path::Root, Path::Object(3303), Path::Instance(3303, 0), Path::Resource(3303, 0, 5700)];
+    let mut rng = Rng(0x0a77_0000_1234_5678);
+    let mut accepted = 0;
+    for _ in 0..20_000 {
+        let items: Vec<String> = (0..rng.below(4))
+            .map(|_| {
+                let name = names[rng.below(names.len())];
+                match rng.below(3) {
+                    0 => name.to_owned(),
+                    _ => format!("{name}={}", values[rng.below(values.len())]),
+                }
+            })
+            .collect();
+        let Ok(c) = AttributeChanges::from_query(&items) else { continue };
+        assert_eq!(AttributeChanges::from_query(&c.to_query()).unwrap(), c, "{items:?}");
+        let mut store = AttributeStore::new();
+        let target = targets[rng.below(targets.len())];
+        let data_type = Registry::bundled_ref().data_type(&target);
+        if store.write(&target, &c, data_type).is_ok() {
+            accepted += 1;
+            if let Some(attrs) = store.get(&target) {
+                let link = Link { uri: target.to_string(), attributes: attrs.to_link_attributes() };
+                let parsed = link::parse(&link.to_string()).unwrap();
+                assert_eq!(&NotificationAttributes::from_link(&parsed[0]).unwrap(), attrs, "{items:?}");
+            }
+        }
+    }
+    assert!(accepted > 1000, "{accepted}");
+}

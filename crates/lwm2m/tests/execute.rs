@@ -85,3 +85,26 @@ fn arguments_that_cannot_be_written_are_refused() {
     assert!(matches!(args.push(1, Some("it's".into())), Err(ExecuteError::Unencodable { .. })));
     assert!(args.is_empty(), "a refused argument is not added");
 }
+
+#[test]
+fn random_payloads_never_panic_and_what_parses_encodes_back_exactly() {
+    let alphabet = b"0123456789,='a: /\"\\\xff";
+    let mut state: u64 = 0x00e0_ec07_e000_0001;
+    let mut next = |n: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        usize::try_from(state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64).unwrap()
+    };
+    let mut accepted = 0;
+    for _ in 0..50_000 {
+        let len = next(12);
+        let payload: Vec<u8> = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+        if let Ok(args) = ExecuteArguments::parse(&payload) {
+            accepted += 1;
+            // The grammar has one spelling per argument list.
+            assert_eq!(args.encode().as_bytes(), payload.as_slice());
+        }
+    }
+    assert!(accepted > 100, "{accepted}");
+}

@@ -322,3 +322,37 @@ fn decoded_formats_and_json_agree_for_a_prefixed_device_read() {
     assert_eq!(node.to_json()["resources"][1]["values"]["0"], "3800");
     assert_eq!(node.to_prefixed_records(&target.path, target.prefix.as_ref().unwrap()).unwrap(), records);
 }
+
+#[test]
+fn mutated_json_never_panics_and_what_reads_round_trips() {
+    let seed = json!({"kind": "obj", "id": 3, "instances": [{"kind": "instance", "id": 0, "resources": [
+        {"kind": "singleResource", "id": 0, "type": "STRING", "value": "M"},
+        {"kind": "singleResource", "id": 13, "type": "TIME", "value": 1_700_000_000_000_i64},
+        {"kind": "singleResource", "id": 1, "type": "OPAQUE", "value": "00ff"},
+        {"kind": "multiResource", "id": 7, "type": "INTEGER", "values": {"0": "3800", "1": 5000}},
+        {"kind": "singleResource", "id": 2, "type": "OBJLNK", "value": {"objectId": 1, "objectInstanceId": 0}},
+    ]}]})
+    .to_string()
+    .into_bytes();
+    let alphabet = b"{}[]\":,0123456789abcdefklnrstuvyz-.eE ";
+    let mut state: u64 = 0x0de0_0000_0000_0777;
+    let mut next = |n: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        usize::try_from(state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64).unwrap()
+    };
+    let mut accepted = 0;
+    for _ in 0..20_000 {
+        let mut bytes = seed.clone();
+        for _ in 0..=next(2) {
+            let at = next(bytes.len());
+            bytes[at] = alphabet[next(alphabet.len())];
+        }
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        let Ok(node) = Node::from_json(&json) else { continue };
+        accepted += 1;
+        assert_eq!(Node::from_json(&node.to_json()).unwrap(), node, "{}", String::from_utf8_lossy(&bytes));
+    }
+    assert!(accepted > 100, "{accepted}");
+}

@@ -358,3 +358,91 @@ fn decoded_and_parsed_payloads_agree() {
     let ids: BTreeSet<u16> = ObjectLinks::parse(text).unwrap().objects().keys().copied().collect();
     assert_eq!(ids, BTreeSet::from([1, 3, 3303]));
 }
+
+/// A small deterministic generator for the mutation tests (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).unwrap()
+    }
+}
+
+/// Truncates, deletes, duplicates or replaces bytes of `seed`.
+fn mutate(rng: &mut Rng, seed: &[u8], alphabet: &[u8]) -> Vec<u8> {
+    let mut bytes = seed.to_vec();
+    for _ in 0..=rng.below(3) {
+        let at = rng.below(bytes.len() + 1);
+        match rng.below(4) {
+            0 => bytes.truncate(at),
+            1 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            2 => bytes.insert(at, alphabet[rng.below(alphabet.len())]),
+            _ if at < bytes.len() => bytes[at] = alphabet[rng.below(alphabet.len())],
+            _ => {}
+        }
+    }
+    bytes
+}
+
+#[test]
+fn mutated_payloads_never_panic_and_what_parses_encodes_stably() {
+    let seeds: [&[u8]; 4] = [
+        br#"</>;rt="oma.lwm2m";ct=110,</1/0>,</3/0>,</25>;ver=2.0,</25/0>"#,
+        br#"</lwm2m>;rt="oma.lwm2m", </lwm2m/1/0>,</lwm2m/3/0>,</lwm2m/5>"#,
+        br#"</>;ct="110 112 60", </0/0>,</1/0/>,</44/0>;ver="2.2""#,
+        b"</1/0>,</1/1>,</2/0>,</3/0>,</4/0>,</5>",
+    ];
+    let alphabet = b"</>;,=\"'.0123456789abdlmortvw \\\xff\xc3\x00";
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut parsed = 0;
+    for round in 0..20_000 {
+        let input = mutate(&mut rng, seeds[round % seeds.len()], alphabet);
+        let Ok(links) = ObjectLinks::decode(&input) else { continue };
+        parsed += 1;
+        let text = links.encode();
+        let again = ObjectLinks::parse(&text).unwrap_or_else(|e| panic!("{text:?} from {input:?}: {e}"));
+        assert_eq!(again.objects(), links.objects(), "{text:?}");
+        assert_eq!(again.root, links.root, "{text:?}");
+        assert_eq!(again.encode(), text);
+    }
+    assert!(parsed > 1000, "the mutations should leave many payloads valid ({parsed})");
+}
+
+#[test]
+fn mutated_queries_never_panic_and_what_parses_round_trips() {
+    let seed = ["ep=node-1", "lt=300", "lwm2m=1.1", "b=UT", "Q", "sms=3361", "x=y"];
+    let alphabet = b"=QUTSNMH01.ltepbmsx";
+    let mut rng = Rng(0xfeed_beef_0000_0042);
+    for _ in 0..20_000 {
+        let mut items = Vec::new();
+        for item in seed {
+            if rng.below(4) != 0 {
+                items.push(String::from_utf8_lossy(&mutate(&mut rng, item.as_bytes(), alphabet)).into_owned());
+            }
+        }
+        // LwM2M 1.0 has no queue mode without a binding: it is written `b=UQ`.
+        if let Ok(mut params) = RegisterParams::from_query(&items) {
+            if params.effective_version() == Version::V1_0 && params.queue_mode {
+                params.binding.get_or_insert_with(Binding::udp);
+            }
+            assert_eq!(RegisterParams::from_query(&params.to_query()).as_ref(), Ok(&params), "{items:?}");
+        }
+        let version = [Version::V1_0, Version::V1_1, Version::V1_2][rng.below(3)];
+        if let Ok(mut params) = UpdateParams::from_query(&items, version) {
+            if version == Version::V1_0 && params.queue_mode == Some(true) {
+                params.binding.get_or_insert_with(Binding::udp);
+            }
+            let again = UpdateParams::from_query(&params.to_query(version), version).unwrap();
+            assert_eq!(again, params, "{items:?}");
+        }
+    }
+}
