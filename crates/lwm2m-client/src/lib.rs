@@ -1,0 +1,1 @@
+//! LwM2M Client engine (sans-IO over `coap::Endpoint`).

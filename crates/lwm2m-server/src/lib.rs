@@ -1,0 +1,1 @@
+//! LwM2M Server and Bootstrap Server engines (sans-IO over `coap::Endpoint`).
