@@ -171,3 +171,34 @@ pub fn free_port() -> u16 {
 pub fn localhost(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
+
+/// A minimal DTLS 1.2 ClientHello offering TLS_PSK_WITH_AES_128_CCM_8, as one record.
+pub fn client_hello(random: [u8; 32], cookie: &[u8], message_seq: u16, record_seq: u16) -> Vec<u8> {
+    let mut body = vec![0xfe, 0xfd];
+    body.extend_from_slice(&random);
+    body.push(0); // session_id
+    body.push(cookie.len() as u8);
+    body.extend_from_slice(cookie);
+    body.extend_from_slice(&[0x00, 0x02, 0xc0, 0xa8]); // cipher_suites
+    body.extend_from_slice(&[0x01, 0x00]); // compression: null
+    let len = body.len();
+    let mut hs = vec![1, 0, (len >> 8) as u8, len as u8];
+    hs.extend_from_slice(&message_seq.to_be_bytes());
+    hs.extend_from_slice(&[0, 0, 0, 0, (len >> 8) as u8, len as u8]);
+    hs.extend_from_slice(&body);
+    let mut record = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0];
+    record.extend_from_slice(&record_seq.to_be_bytes());
+    record.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    record.extend_from_slice(&hs);
+    record
+}
+
+/// The cookie of a HelloVerifyRequest datagram.
+pub fn hello_verify_cookie(datagram: &[u8]) -> Option<Vec<u8>> {
+    // record header 13, handshake header 12 (type 3), server_version 2, cookie<0..255>
+    if datagram.first() != Some(&22) || datagram.get(13) != Some(&3) {
+        return None;
+    }
+    let len = usize::from(*datagram.get(27)?);
+    datagram.get(28..28 + len).map(<[u8]>::to_vec)
+}
