@@ -330,26 +330,24 @@ impl<E: Engine, H: FnMut(&mut E)> Driver<E, H> {
     }
 
     async fn flush(&mut self, now: Instant, budget: &mut usize) -> bool {
-        {
-            while *budget > 0 {
-                let Some(transmit) = self.engine.poll_transmit(now, &mut self.send_buf) else {
-                    return false;
-                };
-                *budget -= 1;
-                let Some(datagram) = self.send_buf.get(..transmit.len) else {
+        while *budget > 0 {
+            let Some(transmit) = self.engine.poll_transmit(now, &mut self.send_buf) else {
+                return false;
+            };
+            *budget -= 1;
+            let Some(datagram) = self.send_buf.get(..transmit.len) else {
+                Counters::bump(&self.counters.send_errors);
+                continue;
+            };
+            match self.socket.send_to(datagram, transmit.peer.addr).await {
+                Ok(_) => Counters::bump(&self.counters.datagrams_sent),
+                Err(e) => {
                     Counters::bump(&self.counters.send_errors);
-                    continue;
-                };
-                match self.socket.send_to(datagram, transmit.peer.addr).await {
-                    Ok(_) => Counters::bump(&self.counters.datagrams_sent),
-                    Err(e) => {
-                        Counters::bump(&self.counters.send_errors);
-                        trace!(to = %transmit.peer.addr, error = %e, "send failed; datagram dropped");
-                    }
+                    trace!(to = %transmit.peer.addr, error = %e, "send failed; datagram dropped");
                 }
             }
-            true
         }
+        true
     }
 }
 

@@ -98,3 +98,54 @@ fn mac(key: &PKey<Private>, addr: SocketAddr, hello: &ClientHello<'_>) -> Result
     out[..n].copy_from_slice(&full[..n]);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtls::record::tests::client_hello;
+
+    const ADDR: &str = "192.0.2.1:5683";
+
+    fn addr() -> SocketAddr {
+        ADDR.parse().expect("addr")
+    }
+
+    #[test]
+    fn a_cookie_verifies_for_its_address_and_hello_only() {
+        let mut secrets = CookieSecrets::new(Duration::from_secs(60)).expect("secret");
+        let now = Instant::now();
+        secrets.maybe_rotate(now).expect("rotate");
+        let first = client_hello(&[], 0, 0);
+        let cookie = secrets.cookie(addr(), &ClientHello::parse(&first).expect("hello")).expect("mac");
+
+        let second = client_hello(&cookie, 1, 1);
+        let hello = ClientHello::parse(&second).expect("hello");
+        assert!(secrets.verify(addr(), &hello).expect("mac"));
+        assert!(!secrets.verify("192.0.2.1:5684".parse().expect("addr"), &hello).expect("mac"), "other port");
+        assert!(!secrets.verify("192.0.2.2:5683".parse().expect("addr"), &hello).expect("mac"), "other host");
+
+        let mut tampered = cookie;
+        tampered[0] ^= 1;
+        let forged = client_hello(&tampered, 1, 1);
+        assert!(!secrets.verify(addr(), &ClientHello::parse(&forged).expect("hello")).expect("mac"));
+        let short = client_hello(&cookie[..8], 1, 1);
+        assert!(!secrets.verify(addr(), &ClientHello::parse(&short).expect("hello")).expect("mac"));
+    }
+
+    #[test]
+    fn a_cookie_outlives_one_rotation_but_not_two() {
+        let lifetime = Duration::from_secs(60);
+        let mut secrets = CookieSecrets::new(lifetime).expect("secret");
+        let now = Instant::now();
+        secrets.maybe_rotate(now).expect("rotate");
+        let cookie =
+            secrets.cookie(addr(), &ClientHello::parse(&client_hello(&[], 0, 0)).expect("hello")).expect("mac");
+        let answer = client_hello(&cookie, 1, 1);
+        let hello = ClientHello::parse(&answer).expect("hello");
+
+        secrets.maybe_rotate(now + lifetime).expect("rotate");
+        assert!(secrets.verify(addr(), &hello).expect("mac"), "previous secret still accepted");
+        secrets.maybe_rotate(now + lifetime * 2).expect("rotate");
+        assert!(!secrets.verify(addr(), &hello).expect("mac"), "two rotations later it is stale");
+    }
+}

@@ -257,11 +257,11 @@ fn push_handshake_header(out: &mut Vec<u8>, msg_type: u8, message_seq: u16, len:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A ClientHello as a DTLS 1.2 client sends it, with the given cookie and one extension.
-    fn client_hello(cookie: &[u8], message_seq: u16, record_seq: u64) -> Vec<u8> {
+    pub(crate) fn client_hello(cookie: &[u8], message_seq: u16, record_seq: u64) -> Vec<u8> {
         let mut body = vec![0xfe, 0xfd];
         body.extend_from_slice(&[7; 32]);
         body.push(0); // session_id
