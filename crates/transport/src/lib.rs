@@ -9,12 +9,14 @@
 //! - [`dtls`]: DTLS as engines wrapping engines; no I/O, no clock. Plain UDP needs no wrapper:
 //!   the driver runs the inner engine directly with identity-less peers.
 //! - [`driver`]: the one tokio task per socket, and the only place that reads the clock.
+//! - [`Secured`]: one engine type for a face that runs plain UDP or DTLS in either role.
 //! - [`udp`]: which socket errors are survivable (ICMP errors and friends).
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs)]
 
 pub mod driver;
 pub mod dtls;
+mod secured;
 pub mod udp;
 
 pub use driver::{
@@ -25,3 +27,4 @@ pub use dtls::{
     CertificateCredentials, ClientCredentials, CloseReason, DtlsClient, DtlsConfig, DtlsError, DtlsServer, DtlsStats,
     ServerCredentials, SessionEvent,
 };
+pub use secured::Secured;

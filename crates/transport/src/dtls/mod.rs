@@ -47,7 +47,9 @@ pub struct DtlsConfig {
     /// An established session with no traffic for this long is closed; `None` keeps it.
     pub idle_timeout: Option<Duration>,
     /// How long a cookie secret is used before it rotates (the previous one stays valid for
-    /// one more period).
+    /// one more period). This bounds how long a captured ClientHello with its cookie can be
+    /// replayed to replace that address's session (RFC 6347 §4.2.8 lets a completed cookie
+    /// exchange replace an association).
     pub cookie_lifetime: Duration,
     /// Client: plaintext datagrams held while the handshake runs; older ones are dropped.
     pub max_pending_datagrams: usize,
@@ -63,7 +65,7 @@ impl Default for DtlsConfig {
             handshake_timeout: Duration::from_secs(30),
             max_sessions: 10_000,
             idle_timeout: None,
-            cookie_lifetime: Duration::from_secs(300),
+            cookie_lifetime: Duration::from_secs(60),
             max_pending_datagrams: 16,
             max_events: 1024,
         }

@@ -239,29 +239,40 @@ impl<E: Engine> DtlsServer<E> {
         let Some(entry) = self.sessions.get_mut(&addr) else {
             return;
         };
-        match entry.session.handle_datagram(now, datagram) {
-            Step::Pending => {}
+        let step = entry.session.handle_datagram(now, datagram);
+        if self.on_step(addr, step) {
+            self.read_all(now, addr);
+        }
+    }
+
+    /// Acts on a handshake step of `addr`'s session; returns whether the session lives on.
+    fn on_step(&mut self, addr: SocketAddr, step: Step) -> bool {
+        match step {
+            Step::Pending => true,
             Step::Established => {
+                let Some(entry) = self.sessions.get_mut(&addr) else {
+                    return false;
+                };
                 let identity = credentials::server_peer_identity(entry.session.ssl(), &self.credentials);
                 if identity.is_none() {
                     self.end(addr, CloseReason::HandshakeFailed { reason: "peer identity unavailable".into() });
-                    return;
+                    return false;
                 }
                 entry.identity = identity.clone();
                 self.stats.handshakes_completed += 1;
                 debug!(%addr, ?identity, "dtls session established");
                 self.events.push(SessionEvent::Established { peer: Peer { addr, identity } }, &mut self.stats);
+                true
             }
             Step::Failed(reason) => {
                 self.end(addr, CloseReason::HandshakeFailed { reason });
-                return;
+                false
             }
             Step::TimedOut => {
                 self.end(addr, CloseReason::HandshakeTimedOut);
-                return;
+                false
             }
         }
-        self.read_all(now, addr);
     }
 
     /// Reads every plaintext datagram the session has and hands it to the inner engine.
@@ -357,17 +368,10 @@ impl<E: Engine> Engine for DtlsServer<E> {
                 self.end(addr, CloseReason::IdleTimeout);
                 continue;
             }
-            match entry.session.handle_timeout(now) {
-                Step::Pending | Step::Established => {
-                    entry.session.drain(|d| self.outgoing.push_back((addr, d)));
-                    self.sessions.reindex(&addr, self.config.idle_timeout);
-                }
-                Step::Failed(reason) => {
-                    self.end(addr, CloseReason::HandshakeFailed { reason });
-                }
-                Step::TimedOut => {
-                    self.end(addr, CloseReason::HandshakeTimedOut);
-                }
+            let step = entry.session.handle_timeout(now);
+            if self.on_step(addr, step) {
+                // Drains the retransmitted flight and re-indexes the new deadline.
+                self.read_all(now, addr);
             }
         }
     }
