@@ -129,10 +129,10 @@ fn psk_server() -> DtlsServer<Responder> {
     .expect("server")
 }
 
-async fn psk_client_reaches_our_server(binary: &str) {
+async fn psk_client_reaches_our_server(binary: &str, extra: &[&str]) {
     let (server, _task) = start(psk_server()).await;
     let port = server.local_addr().port();
-    let args = ["-B", "10", "-u", "interop-id", "-k", "interop-key"].iter().map(|s| s.to_string());
+    let args = ["-B", "20", "-u", "interop-id", "-k", "interop-key"].iter().chain(extra).map(|s| s.to_string());
     let args: Vec<String> = args.chain([format!("coaps://127.0.0.1:{port}/x")]).collect();
     let (ok, stdout, stderr) = run_client(binary, args).await;
     assert!(ok && stdout.contains("hello from lwm2m-gw"), "{binary} failed:\nstdout: {stdout}\nstderr: {stderr}");
@@ -143,12 +143,19 @@ async fn psk_client_reaches_our_server(binary: &str) {
 
 #[tokio::test]
 async fn coap_client_openssl_completes_a_psk_handshake_with_our_server() {
-    psk_client_reaches_our_server("coap-client-openssl").await;
+    psk_client_reaches_our_server("coap-client-openssl", &[]).await;
+}
+
+#[tokio::test]
+async fn our_server_completes_the_handshake_when_the_clients_final_flight_is_lost() {
+    // libcoap's -l drops the listed outgoing datagrams: 1 ClientHello, 2 ClientHello with
+    // cookie, 3 the final flight (ClientKeyExchange, ChangeCipherSpec, Finished).
+    psk_client_reaches_our_server("coap-client-openssl", &["-l", "3"]).await;
 }
 
 #[tokio::test]
 async fn coap_client_gnutls_completes_a_psk_handshake_with_our_server() {
-    psk_client_reaches_our_server("coap-client-gnutls").await;
+    psk_client_reaches_our_server("coap-client-gnutls", &[]).await;
 }
 
 /// A scratch directory for PEM files, removed on drop.
@@ -244,19 +251,19 @@ fn coap_server_openssl(extra: &[&str]) -> (Child, std::net::SocketAddr) {
     (Child(child), localhost(port + 1))
 }
 
-async fn our_client_gets_an_answer(server: std::net::SocketAddr, creds: ClientCredentials) {
+async fn our_client_gets_an_answer(server: std::net::SocketAddr, creds: ClientCredentials) -> transport::DtlsStats {
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let limit = Duration::from_secs(20);
     let requester = Requester { server: Some(server), ..Requester::default() };
     let client = DtlsClient::new(Arc::new(DtlsConfig::default()), creds, server, requester).expect("client");
     let (handle, _task) = start(client).await;
     handle.call(|c, now| c.connect(now)).await.expect("driver");
-    let answer =
-        wait_for(&handle, Duration::from_secs(10), |c: &mut DtlsClient<Requester>| c.inner().answers.first().cloned())
-            .await;
+    let answer = wait_for(&handle, limit, |c: &mut DtlsClient<Requester>| c.inner().answers.first().cloned()).await;
     let stats = handle.call(|c, _| c.stats().clone()).await.expect("driver");
     let answer = answer.unwrap_or_else(|| panic!("no answer from coap-server-openssl; stats {stats:?}"));
     assert_eq!(&answer[..5], &[0x61, 0x45, 0x12, 0x34, 0xab], "ACK 2.05 with our MID and token");
     assert_eq!(stats.handshakes_completed, 1);
+    stats
 }
 
 #[tokio::test]
@@ -264,6 +271,16 @@ async fn our_client_completes_a_psk_handshake_with_coap_server_openssl() {
     let (_child, server) = coap_server_openssl(&["-k", "interop-key"]);
     let creds = ClientCredentials::Psk { identity: "interop-id".into(), key: b"interop-key".to_vec() };
     our_client_gets_an_answer(server, creds).await;
+}
+
+#[tokio::test]
+async fn our_client_retransmits_when_the_servers_flights_are_lost() {
+    // The server drops its first two datagrams (the HelloVerifyRequest and the answer to our
+    // first retransmission): only our own retransmission timer gets the handshake going again.
+    let (_child, server) = coap_server_openssl(&["-k", "interop-key", "-l", "1,2"]);
+    let creds = ClientCredentials::Psk { identity: "interop-id".into(), key: b"interop-key".to_vec() };
+    let stats = our_client_gets_an_answer(server, creds).await;
+    assert!(stats.handshake_retransmissions >= 2, "{stats:?}");
 }
 
 #[tokio::test]

@@ -136,6 +136,7 @@ fn a_lost_flight_is_retransmitted_when_the_timer_fires() {
     client.handle_timeout(now);
     let resent = pump(now, &mut client, CLIENT, &mut server);
     assert!(!resent.is_empty(), "the ClientHello went out again");
+    assert_eq!(client.stats().handshake_retransmissions, 1);
     assert!(client.is_established(), "the handshake finished after the retransmission");
     assert_eq!(server.stats().handshakes_completed, 1);
     assert_eq!(server.stats().sessions_replaced, 0, "the retransmitted hello reached the same session");

@@ -304,7 +304,9 @@ impl<E: Engine> Engine for DtlsClient<E> {
             }
             return;
         }
+        let resent = session.retransmissions;
         let step = session.handle_timeout(now);
+        self.stats.handshake_retransmissions += session.retransmissions - resent;
         session.drain(|d| self.outgoing.push_back(d));
         self.after_step(now, step);
     }

@@ -180,6 +180,8 @@ pub struct DtlsStats {
     pub handshakes_completed: u64,
     /// Handshakes that failed (alerts, wrong key, unknown identity, refused certificate).
     pub handshakes_failed: u64,
+    /// Handshake flights resent because our retransmission timer fired (RFC 6347 §4.2.4).
+    pub handshake_retransmissions: u64,
     /// Handshakes dropped at the handshake deadline.
     pub handshakes_timed_out: u64,
     /// Sessions evicted for room.

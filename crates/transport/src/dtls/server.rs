@@ -368,7 +368,9 @@ impl<E: Engine> Engine for DtlsServer<E> {
                 self.end(addr, CloseReason::IdleTimeout);
                 continue;
             }
+            let resent = entry.session.retransmissions;
             let step = entry.session.handle_timeout(now);
+            self.stats.handshake_retransmissions += entry.session.retransmissions - resent;
             if self.on_step(addr, step) {
                 // Drains the retransmitted flight and re-indexes the new deadline.
                 self.read_all(now, addr);

@@ -99,6 +99,8 @@ pub(crate) struct Session {
     mtu: usize,
     /// Last time a datagram arrived or application data was sent.
     pub(crate) last_active_at: Instant,
+    /// Flights resent because the retransmission timer fired.
+    pub(crate) retransmissions: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -142,6 +144,7 @@ impl Session {
             },
             mtu,
             last_active_at: now,
+            retransmissions: 0,
         })
     }
 
@@ -227,6 +230,7 @@ impl Session {
                         (retransmit_at, interval)
                     }
                 } else if sent {
+                    self.retransmissions += 1;
                     let next = (interval * 2).min(MAX_RETRANSMIT);
                     (now + next + SLACK, next)
                 } else {
