@@ -228,3 +228,114 @@ fn the_client_drops_what_is_not_from_its_server_and_what_is_not_for_it() {
     assert!(client.poll_transmit(now, &mut buf).is_none());
     assert_eq!(client.stats().transmits_dropped, 1);
 }
+
+#[test]
+fn the_server_hello_continues_the_clients_message_sequence() {
+    // RFC 6347 §4.2.2: after n HelloVerifyRequests the client's ClientHello has message_seq n
+    // and the ServerHello must carry the same; its record number must exceed the one of our
+    // stateless HelloVerifyRequest (0).
+    for message_seq in 0..=3u16 {
+        let mut server = psk_server(DtlsConfig::default());
+        let now = Instant::now();
+        let mut buf = Vec::new();
+        server.handle_datagram(now, Peer::udp(CLIENT), &client_hello([9; 32], &[], 0, 0));
+        let t = server.poll_transmit(now, &mut buf).expect("HelloVerifyRequest");
+        let cookie = hello_verify_cookie(&buf[..t.len]).expect("cookie");
+        assert_eq!(&buf[5..11], &[0; 6], "HelloVerifyRequest record number");
+
+        server.handle_datagram(now, Peer::udp(CLIENT), &client_hello([9; 32], &cookie, message_seq, 5));
+        let t = server.poll_transmit(now, &mut buf).expect("ServerHello");
+        let d = &buf[..t.len];
+        assert_eq!((d[0], d[13]), (22, 2), "a handshake record holding a ServerHello");
+        assert_eq!(u16::from_be_bytes([d[17], d[18]]), message_seq, "ServerHello message_seq");
+        let record_seq = d[5..11].iter().fold(0u64, |a, &b| a << 8 | u64::from(b));
+        assert_eq!(record_seq, u64::from(message_seq), "record numbers continue after the primed exchanges");
+        assert_eq!(server.stats().handshakes_started, 1);
+    }
+}
+
+#[test]
+fn a_client_hello_with_a_stale_or_foreign_cookie_gets_a_fresh_hello_verify_request() {
+    let mut server = psk_server(DtlsConfig::default());
+    let now = Instant::now();
+    let mut buf = Vec::new();
+    server.handle_datagram(now, Peer::udp(CLIENT), &client_hello([1; 32], &[], 0, 0));
+    let t = server.poll_transmit(now, &mut buf).expect("HelloVerifyRequest");
+    let cookie = hello_verify_cookie(&buf[..t.len]).expect("cookie");
+
+    // The same cookie from another address, or with another random, is worthless.
+    let elsewhere = SocketAddr::from(([10, 0, 0, 9], 40000));
+    server.handle_datagram(now, Peer::udp(elsewhere), &client_hello([1; 32], &cookie, 1, 1));
+    server.handle_datagram(now, Peer::udp(CLIENT), &client_hello([2; 32], &cookie, 1, 1));
+    assert_eq!(server.session_count(), 0);
+    assert_eq!(server.stats().cookies_rejected, 2);
+    let mut answers = 0;
+    while let Some(t) = server.poll_transmit(now, &mut buf) {
+        assert!(hello_verify_cookie(&buf[..t.len]).is_some(), "each got a HelloVerifyRequest");
+        answers += 1;
+    }
+    assert_eq!(answers, 2);
+}
+
+#[test]
+fn mutated_handshake_datagrams_never_break_either_side() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let now = Instant::now();
+    // Record one clean handshake's datagrams in both directions.
+    let mut server = psk_server(DtlsConfig::default());
+    let mut client = psk_client(DtlsConfig::default(), "a", b"key-a");
+    client.inner_mut().send(Peer::udp(SERVER), b"x");
+    let mut to_server = Vec::new();
+    let mut to_client = Vec::new();
+    let mut buf = Vec::new();
+    for _ in 0..20 {
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            to_server.push(buf[..t.len].to_vec());
+            server.handle_datagram(now, Peer::udp(CLIENT), &buf[..t.len]);
+        }
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            to_client.push(buf[..t.len].to_vec());
+            client.handle_datagram(now, Peer::udp(SERVER), &buf[..t.len]);
+        }
+    }
+    assert!(client.is_established());
+
+    // Replay mutated copies at fresh engines, in order, many times.
+    for round in 0..300u32 {
+        let mut server = psk_server(DtlsConfig::default());
+        let mut client = psk_client(DtlsConfig::default(), "a", b"key-a");
+        client.connect(now);
+        while client.poll_transmit(now, &mut buf).is_some() {}
+        let from = SocketAddr::from(([10, 9, (round >> 8) as u8, round as u8], 40000));
+        for (i, original) in to_server.iter().chain(&to_client).enumerate() {
+            let mut d = original.clone();
+            match rng.random_range(0..4) {
+                0 => {
+                    let at = rng.random_range(0..d.len());
+                    d[at] ^= 1 << rng.random_range(0..8);
+                }
+                1 => d.truncate(rng.random_range(0..d.len())),
+                2 => d.extend((0..rng.random_range(1..40)).map(|_| rng.random::<u8>())),
+                _ => {
+                    let at = rng.random_range(0..d.len());
+                    d[at] = rng.random();
+                }
+            }
+            if i < to_server.len() {
+                server.handle_datagram(now, Peer::udp(from), &d);
+            } else {
+                client.handle_datagram(now, Peer::udp(SERVER), &d);
+            }
+            while server.poll_transmit(now, &mut buf).is_some() {}
+            while client.poll_transmit(now, &mut buf).is_some() {}
+        }
+        server.handle_timeout(now + Duration::from_secs(60));
+        client.handle_timeout(now + Duration::from_secs(60));
+        assert_eq!(
+            server.session_count(),
+            server.established_count(),
+            "round {round}: no handshake outlives its deadline"
+        );
+    }
+}
