@@ -16,13 +16,13 @@ use transport::CloseReason;
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn server(creds: CertificateCredentials) -> DtlsServer<Echo> {
-    let config = DtlsConfig { handshake_timeout: Duration::from_secs(3), ..DtlsConfig::default() };
+    let config = DtlsConfig { handshake_timeout: Duration::from_secs(8), ..DtlsConfig::default() };
     DtlsServer::new(Arc::new(config), ServerCredentials { psk: None, certificate: Some(creds) }, Echo::echoing())
         .expect("server")
 }
 
 fn client(creds: CertificateCredentials, server: std::net::SocketAddr) -> DtlsClient<Echo> {
-    let config = DtlsConfig { handshake_timeout: Duration::from_secs(3), ..DtlsConfig::default() };
+    let config = DtlsConfig { handshake_timeout: Duration::from_secs(8), ..DtlsConfig::default() };
     DtlsClient::new(Arc::new(config), ClientCredentials::Certificate(creds), server, Echo::default()).expect("client")
 }
 

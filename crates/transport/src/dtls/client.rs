@@ -248,25 +248,24 @@ impl<E: Engine> DtlsClient<E> {
             trace!(addr = %transmit.peer.addr, "dtls client only talks to its server");
             return;
         }
-        let Some(plaintext) = self.scratch.get(..transmit.len) else {
-            self.stats.transmits_dropped += 1;
-            return;
-        };
-        if self.is_established() {
-            let plaintext = plaintext.to_vec();
-            self.write(now, &plaintext);
-            return;
-        }
-        if self.config.max_pending_datagrams == 0 {
-            self.stats.transmits_dropped += 1;
-        } else {
-            while self.pending.len() >= self.config.max_pending_datagrams {
-                self.pending.pop_front();
+        let scratch = std::mem::take(&mut self.scratch);
+        match scratch.get(..transmit.len) {
+            None => self.stats.transmits_dropped += 1,
+            Some(plaintext) if self.is_established() => self.write(now, plaintext),
+            Some(_) if self.config.max_pending_datagrams == 0 => {
                 self.stats.transmits_dropped += 1;
+                self.connect(now);
             }
-            self.pending.push_back(plaintext.to_vec());
+            Some(plaintext) => {
+                while self.pending.len() >= self.config.max_pending_datagrams {
+                    self.pending.pop_front();
+                    self.stats.transmits_dropped += 1;
+                }
+                self.pending.push_back(plaintext.to_vec());
+                self.connect(now);
+            }
         }
-        self.connect(now);
+        self.scratch = scratch;
     }
 }
 

@@ -175,19 +175,20 @@ impl<E: Engine> DtlsServer<E> {
             }
             return;
         }
-        if let Some(entry) = self.sessions.get(&addr) {
-            if entry.client_random.as_slice() == hello.random {
-                // A retransmitted ClientHello: the session answers it (or ignores it).
-                self.feed(now, addr, datagram);
-                return;
-            }
-            self.end(addr, CloseReason::Replaced);
+        if self.sessions.get(&addr).is_some_and(|entry| entry.client_random.as_slice() == hello.random) {
+            // A retransmitted ClientHello: the session answers it (or ignores it).
+            self.feed(now, addr, datagram);
+            return;
         }
         if hello.message_seq > MAX_HELLO_MESSAGE_SEQ {
             self.stats.unsupported_hellos += 1;
             trace!(%addr, seq = hello.message_seq, "clienthello message_seq too high");
             return;
         }
+        // A completed cookie exchange shows the address is reachable: a new handshake from it
+        // replaces its old session (RFC 6347 §4.2.8). No close_notify goes to the old one,
+        // whose keys the new client does not have.
+        self.end(addr, CloseReason::Replaced);
         while self.sessions.len() >= self.config.max_sessions {
             let Some(victim) = self.sessions.least_recently_active() else {
                 break;
@@ -198,8 +199,9 @@ impl<E: Engine> DtlsServer<E> {
             self.stats.handshakes_failed += 1;
             return;
         };
-        let mut client_random = [0u8; 32];
-        client_random.copy_from_slice(hello.random);
+        let Ok(client_random) = <[u8; 32]>::try_from(hello.random) else {
+            return; // the parser only yields 32-byte randoms
+        };
         self.sessions.insert(addr, session, client_random, self.config.idle_timeout);
         self.stats.handshakes_started += 1;
         self.feed(now, addr, datagram);
@@ -207,11 +209,11 @@ impl<E: Engine> DtlsServer<E> {
 
     /// A fresh OpenSSL session primed with `message_seq` cookie-less copies of `hello`.
     fn new_session(&self, now: Instant, addr: SocketAddr, hello: &ClientHello<'_>) -> Option<Session> {
+        // Verified cookies have exactly COOKIE_LEN bytes.
+        let cookie = <[u8; COOKIE_LEN]>::try_from(hello.cookie).ok()?;
         let setup = || -> Result<Session, openssl::error::ErrorStack> {
             let mut ssl = Ssl::new(&self.context)?;
             ssl.set_accept_state();
-            let mut cookie = [0u8; COOKIE_LEN];
-            cookie.copy_from_slice(hello.cookie);
             ssl.set_ex_data(self.cookie_index, cookie);
             Session::new(ssl, now, self.config.mtu, self.config.handshake_timeout)
         };
