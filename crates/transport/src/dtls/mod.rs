@@ -8,11 +8,24 @@
 //! clock: handshake retransmission, handshake deadlines and idle expiry are deadlines reported
 //! by `poll_timeout`.
 //!
-//! - [`record`]: the few wire structures read before any per-peer state exists.
-//! - [`cookie`]: stateless HelloVerifyRequest cookies.
+//! - `record`: the few wire structures read before any per-peer state exists.
+//! - `cookie`: stateless HelloVerifyRequest cookies.
 //! - [`credentials`]: PSK and X.509 credentials and the OpenSSL contexts built from them.
-//! - [`session`]: one OpenSSL session over an in-memory datagram pipe.
-//! - [`sessions`]: the server's table (per-address, capped, least recently active evicted).
+//! - `session`: one OpenSSL session over an in-memory datagram pipe.
+//! - `sessions`: the server's table (per-address, capped, least recently active evicted).
+//!
+//! Known limits, all from OpenSSL or DTLS itself:
+//! - OpenSSL's DTLS timer runs on the wall clock and the `openssl` crate exposes neither
+//!   `DTLSv1_handle_timeout` nor `DTLS_set_timer_cb`: a flight is resent when our deadline fires
+//!   *and* OpenSSL's wall-clock timer has expired. Under `tokio::time::pause()` handshake
+//!   deadlines follow virtual time but retransmissions wait for real time.
+//! - A wrong PSK makes the Finished message undecryptable, which DTLS drops silently (RFC 6347
+//!   §4.1.2.7): such a handshake ends at the deadline and counts as `handshakes_timed_out`.
+//! - A ClientHello fragmented over several records cannot be checked statelessly and is
+//!   dropped (counted as junk).
+//! - A client cannot tell that its server lost the session (rebooted, evicted it without the
+//!   close_notify arriving): the owner calls [`DtlsClient::close`] when exchanges keep failing,
+//!   and the next datagram starts a new handshake.
 
 mod client;
 pub(crate) mod cookie;
