@@ -130,11 +130,17 @@ fn a_lost_flight_is_retransmitted_when_the_timer_fires() {
     assert!(client.is_handshaking());
     let at = client.poll_timeout().expect("client retransmission timer");
     assert!(at >= start + Duration::from_secs(1));
-    // OpenSSL's timer runs on the wall clock: let it expire too.
-    std::thread::sleep(Duration::from_millis(1100));
-    let now = Instant::now().max(at);
-    client.handle_timeout(now);
-    let resent = pump(now, &mut client, CLIENT, &mut server);
+    // OpenSSL's timer runs on the wall clock: follow the session's deadlines in real time
+    // until OpenSSL's has expired too.
+    let mut resent = Vec::new();
+    while resent.is_empty() {
+        let at = client.poll_timeout().expect("timer");
+        assert!(at - start < Duration::from_secs(3), "the ClientHello went out again within 3 s");
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        let now = Instant::now();
+        client.handle_timeout(now);
+        resent = pump(now, &mut client, CLIENT, &mut server);
+    }
     assert!(!resent.is_empty(), "the ClientHello went out again");
     assert_eq!(client.stats().handshake_retransmissions, 1);
     assert!(client.is_established(), "the handshake finished after the retransmission");
@@ -338,4 +344,40 @@ fn mutated_handshake_datagrams_never_break_either_side() {
             "round {round}: no handshake outlives its deadline"
         );
     }
+}
+
+#[test]
+fn retransmission_intervals_start_at_one_second_and_double() {
+    let mut server = psk_server(DtlsConfig::default());
+    let mut buf = Vec::new();
+    let start = Instant::now();
+    server.handle_datagram(start, Peer::udp(CLIENT), &client_hello([4; 32], &[], 0, 0));
+    let t = server.poll_transmit(start, &mut buf).expect("HelloVerifyRequest");
+    let cookie = hello_verify_cookie(&buf[..t.len]).expect("cookie");
+    server.handle_datagram(start, Peer::udp(CLIENT), &client_hello([4; 32], &cookie, 1, 1));
+    let mut flight = Vec::new();
+    while let Some(t) = server.poll_transmit(start, &mut buf) {
+        flight.push(buf[..t.len].to_vec());
+    }
+    let first = server.poll_timeout().expect("timer");
+    assert!(first - start >= Duration::from_secs(1) && first - start < Duration::from_millis(1100));
+
+    // Real time, because OpenSSL's own timer reads the wall clock. Under load OpenSSL's timer
+    // may lag ours a little; the session then looks again shortly, so follow its deadlines.
+    let mut resent = Vec::new();
+    let mut now = start;
+    while resent.is_empty() {
+        let at = server.poll_timeout().expect("timer");
+        assert!(at - start < Duration::from_secs(3), "the flight went out again within 3 s");
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        now = Instant::now();
+        server.handle_timeout(now);
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            resent.push(buf[..t.len].to_vec());
+        }
+    }
+    assert_eq!(resent.len(), flight.len(), "the whole flight again");
+    assert_eq!(server.stats().handshake_retransmissions, 1);
+    let second = server.poll_timeout().expect("timer");
+    assert!(second - now >= Duration::from_secs(2) && second - now < Duration::from_millis(2100), "{:?}", second - now);
 }

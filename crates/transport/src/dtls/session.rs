@@ -85,6 +85,17 @@ pub(crate) enum Received {
     Failed(String),
 }
 
+/// What made the session call into OpenSSL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// The client's first flight.
+    Start,
+    /// A datagram arrived.
+    Datagram,
+    /// The retransmission timer fired.
+    Timer,
+}
+
 #[derive(Debug)]
 enum State {
     Handshaking { deadline: Instant, retransmit_at: Instant, interval: Duration },
@@ -173,7 +184,7 @@ impl Session {
 
     /// Starts or continues the handshake with no new input (the client's first flight).
     pub(crate) fn start(&mut self, now: Instant) -> Step {
-        self.drive(now, false)
+        self.drive(now, Trigger::Start)
     }
 
     /// Feeds a synthetic record to a fresh server session and throws its answer away (see
@@ -203,12 +214,12 @@ impl Session {
         self.last_active_at = now;
         self.push_inbound(datagram);
         match self.state {
-            State::Handshaking { .. } => self.drive(now, true),
+            State::Handshaking { .. } => self.drive(now, Trigger::Datagram),
             State::Established | State::Ended => Step::Pending,
         }
     }
 
-    fn drive(&mut self, now: Instant, on_input: bool) -> Step {
+    fn drive(&mut self, now: Instant, trigger: Trigger) -> Step {
         let State::Handshaking { deadline, retransmit_at, interval } = self.state else {
             return Step::Pending;
         };
@@ -223,18 +234,20 @@ impl Session {
                 Step::Established
             }
             Err(e) if e.code() == ErrorCode::WANT_READ => {
-                let (retransmit_at, interval) = if on_input {
-                    if sent {
+                let (retransmit_at, interval) = match (trigger, sent) {
+                    // A new flight (or an answer to the peer's retransmission): start over at 1 s.
+                    (Trigger::Start | Trigger::Datagram, true) => {
                         (now + INITIAL_RETRANSMIT + SLACK, INITIAL_RETRANSMIT)
-                    } else {
-                        (retransmit_at, interval)
                     }
-                } else if sent {
-                    self.retransmissions += 1;
-                    let next = (interval * 2).min(MAX_RETRANSMIT);
-                    (now + next + SLACK, next)
-                } else {
-                    (now + RETRY_AFTER, interval)
+                    (Trigger::Start | Trigger::Datagram, false) => (retransmit_at, interval),
+                    // Our timer fired and OpenSSL resent its flight: back off.
+                    (Trigger::Timer, true) => {
+                        self.retransmissions += 1;
+                        let next = (interval * 2).min(MAX_RETRANSMIT);
+                        (now + next + SLACK, next)
+                    }
+                    // OpenSSL's wall-clock timer has not expired yet: look again shortly.
+                    (Trigger::Timer, false) => (now + RETRY_AFTER, interval),
                 };
                 self.state = State::Handshaking { deadline, retransmit_at, interval };
                 Step::Pending
@@ -253,7 +266,7 @@ impl Session {
                 self.state = State::Ended;
                 Step::TimedOut
             }
-            State::Handshaking { retransmit_at, .. } if now >= retransmit_at => self.drive(now, false),
+            State::Handshaking { retransmit_at, .. } if now >= retransmit_at => self.drive(now, Trigger::Timer),
             _ => Step::Pending,
         }
     }
