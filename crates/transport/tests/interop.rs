@@ -237,16 +237,21 @@ impl Drop for Child {
 
 /// Starts coap-server-openssl with `extra` arguments; it listens for DTLS on the returned address.
 fn coap_server_openssl(extra: &[&str]) -> (Child, std::net::SocketAddr) {
+    coap_server("coap-server-openssl", extra)
+}
+
+/// Starts a libcoap server binary with `extra` arguments; it listens for DTLS on the returned address.
+fn coap_server(name: &str, extra: &[&str]) -> (Child, std::net::SocketAddr) {
     let port = free_port();
     let mut args = vec!["-A".to_string(), "127.0.0.1".into(), "-p".into(), port.to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(binary("coap-server-openssl"))
+    let child = Command::new(binary(name))
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start coap-server-openssl");
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
     // libcoap listens for DTLS on port + 1.
     (Child(child), localhost(port + 1))
 }
@@ -269,6 +274,13 @@ async fn our_client_gets_an_answer(server: std::net::SocketAddr, creds: ClientCr
 #[tokio::test]
 async fn our_client_completes_a_psk_handshake_with_coap_server_openssl() {
     let (_child, server) = coap_server_openssl(&["-k", "interop-key"]);
+    let creds = ClientCredentials::Psk { identity: "interop-id".into(), key: b"interop-key".to_vec() };
+    our_client_gets_an_answer(server, creds).await;
+}
+
+#[tokio::test]
+async fn our_client_completes_a_psk_handshake_with_coap_server_gnutls() {
+    let (_child, server) = coap_server("coap-server-gnutls", &["-k", "interop-key"]);
     let creds = ClientCredentials::Psk { identity: "interop-id".into(), key: b"interop-key".to_vec() };
     our_client_gets_an_answer(server, creds).await;
 }
