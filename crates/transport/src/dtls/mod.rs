@@ -181,7 +181,8 @@ pub struct DtlsStats {
     /// Datagrams that were not DTLS records, or records for no session that were not a
     /// ClientHello, or from an address other than the client's server.
     pub junk_datagrams: u64,
-    /// ClientHellos we could not handle statelessly (fragmented, message_seq beyond 4).
+    /// ClientHellos with a valid cookie but a message_seq beyond 4 (more HelloVerifyRequests
+    /// than any client needs). Fragmented ClientHellos count as junk.
     pub unsupported_hellos: u64,
     /// HelloVerifyRequests sent.
     pub hello_verify_requests: u64,
