@@ -24,7 +24,7 @@ pub use execute::{Argument, ExecuteArguments, ExecuteError};
 pub use format::{FormatError, Record};
 pub use model::{ObjectModel, Operations, Registry, ResourceModel};
 pub use node::{
-    MultipleResource, Node, NodeError, NodeJsonError, Object, ObjectInstance, Resource, ResourceInstance,
+    MultipleResource, NewInstance, Node, NodeError, NodeJsonError, Object, ObjectInstance, Resource, ResourceInstance,
     SingleResource,
 };
 pub use path::{Path, PathError, Prefix, PrefixedPath};

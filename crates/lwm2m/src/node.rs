@@ -34,7 +34,9 @@
 //! `{"objectId":3,"objectInstanceId":0}` (Jackson's bean form of `ObjectLink`; Leshan also writes
 //! a derived `nullLink` field, which is ignored on input and not written); CORELINK the link-format
 //! text; NONE `null`. Reading is as lenient as Leshan's: integers and floats may also be JSON
-//! numbers, `kind` may be left out when `instances`, `resources` or `values` tells it.
+//! numbers, `kind` may be left out when `instances`, `resources` or `values` tells it, `id` may be
+//! a decimal string. An `instance` without `id` is a Create body: read it with
+//! [`NewInstance::from_json`].
 
 use std::collections::BTreeMap;
 
@@ -99,6 +101,34 @@ pub struct ResourceInstance {
     pub id: u16,
     /// Its value.
     pub value: Value,
+}
+
+/// The body of a Create: an instance whose ID the client may choose (Leshan's demo server reads
+/// an `instance` node without `id` that way).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewInstance {
+    /// The requested instance ID, if any.
+    pub id: Option<u16>,
+    /// Resources by ID.
+    pub resources: BTreeMap<u16, Resource>,
+}
+
+impl NewInstance {
+    /// Reads an `instance` node whose `id` may be absent.
+    pub fn from_json(json: &Json) -> Result<Self, NodeJsonError> {
+        new_instance_from_json(json, "$")
+    }
+
+    /// The records of the new instance of `object`, at `instance` when it has no ID of its own
+    /// (pass 65535 for "client picks", as LwM2M CBOR and TLV without an instance wrapper do).
+    pub fn to_records(&self, object: u16, instance: u16) -> Vec<Record> {
+        let mut out = Vec::new();
+        let id = self.id.unwrap_or(instance);
+        for resource in self.resources.values() {
+            push_resource(&mut out, object, id, resource);
+        }
+        out
+    }
 }
 
 /// A node at any level of the tree.
@@ -611,8 +641,20 @@ fn kind_of<'a>(obj: &'a Map<String, Json>, at: &str) -> Result<&'a str, NodeJson
 }
 
 fn id_field(obj: &Map<String, Json>, at: &str) -> Result<u16, NodeJsonError> {
-    let id = obj.get("id").ok_or_else(|| err(at, "missing id"))?;
-    id.as_u64().and_then(|v| u16::try_from(v).ok()).ok_or_else(|| err(at, "id must be an integer in 0..=65535"))
+    optional_id_field(obj, at)?.ok_or_else(|| err(at, "missing id"))
+}
+
+/// `id` as a number or, as Leshan's `asInt()` also reads it, a decimal string.
+fn optional_id_field(obj: &Map<String, Json>, at: &str) -> Result<Option<u16>, NodeJsonError> {
+    let invalid = || err(at, "id must be an integer in 0..=65535");
+    match obj.get("id") {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Number(n)) => n.as_u64().and_then(|v| u16::try_from(v).ok()).map(Some).ok_or_else(invalid),
+        Some(Json::String(s)) if !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().map(Some).map_err(|_| invalid())
+        }
+        Some(_) => Err(invalid()),
+    }
 }
 
 fn type_field(obj: &Map<String, Json>, at: &str) -> Result<DataType, NodeJsonError> {
@@ -649,9 +691,15 @@ fn object_from_json(json: &Json, at: &str) -> Result<Object, NodeJsonError> {
 }
 
 fn instance_from_json(json: &Json, at: &str) -> Result<ObjectInstance, NodeJsonError> {
+    let new = new_instance_from_json(json, at)?;
+    let id = new.id.ok_or_else(|| err(at, "missing id"))?;
+    Ok(ObjectInstance { id, resources: new.resources })
+}
+
+fn new_instance_from_json(json: &Json, at: &str) -> Result<NewInstance, NodeJsonError> {
     let obj = as_object(json, at)?;
     expect_kind(obj, &["instance"], at)?;
-    let id = id_field(obj, at)?;
+    let id = optional_id_field(obj, at)?;
     let mut resources = BTreeMap::new();
     for (n, item) in array_field(obj, "resources", at)?.iter().enumerate() {
         let item_at = format!("{at}.resources[{n}]");
@@ -660,7 +708,7 @@ fn instance_from_json(json: &Json, at: &str) -> Result<ObjectInstance, NodeJsonE
             return Err(err(&item_at, "resource id given twice"));
         }
     }
-    Ok(ObjectInstance { id, resources })
+    Ok(NewInstance { id, resources })
 }
 
 fn resource_from_json(json: &Json, at: &str) -> Result<Resource, NodeJsonError> {

@@ -823,6 +823,18 @@ impl ObjectLinks {
         self
     }
 
+    /// Removes an object and its instances; returns what was listed for it.
+    pub fn remove_object(&mut self, object: u16) -> Option<ObjectInfo> {
+        self.objects.remove(&object)
+    }
+
+    /// The same objects without root link: the form of an End-Device's `/25/x/3` IoT Device
+    /// Objects value (Gateway TS §6: "same CoreLnk format as Registration Interface", no prefix).
+    #[must_use]
+    pub fn without_root(&self) -> Self {
+        Self { root: None, objects: self.objects.clone(), ignored: Vec::new() }
+    }
+
     /// The objects listed, by Object ID.
     pub fn objects(&self) -> &BTreeMap<u16, ObjectInfo> {
         &self.objects

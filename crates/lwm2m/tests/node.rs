@@ -356,3 +356,34 @@ fn mutated_json_never_panics_and_what_reads_round_trips() {
     }
     assert!(accepted > 100, "{accepted}");
 }
+
+#[test]
+fn ids_may_be_decimal_strings_as_leshan_reads_them() {
+    let json = json!({"kind": "singleResource", "id": "5", "type": "BOOLEAN", "value": false});
+    assert_eq!(
+        Node::from_json(&json).unwrap(),
+        Node::SingleResource(SingleResource { id: 5, value: Value::Boolean(false) })
+    );
+    for bad in [json!("x"), json!("-1"), json!("70000"), json!(1.5), json!(true)] {
+        let json = json!({"kind": "singleResource", "id": bad, "type": "BOOLEAN", "value": false});
+        assert!(Node::from_json(&json).is_err(), "{json}");
+    }
+}
+
+#[test]
+fn a_create_body_may_leave_the_instance_id_to_the_client() {
+    let body = json!({"kind": "instance", "resources": [
+        {"kind": "singleResource", "id": 5700, "type": "FLOAT", "value": "20.5"},
+        {"kind": "multiResource", "id": 5750, "type": "STRING", "values": {"0": "a"}},
+    ]});
+    let new = lwm2m::NewInstance::from_json(&body).unwrap();
+    assert_eq!(new.id, None);
+    assert_eq!(
+        new.to_records(3303, 65535),
+        [record("/3303/65535/5700", Value::Float(20.5)), record("/3303/65535/5750/0", Value::String("a".into())),]
+    );
+    assert!(Node::from_json(&body).unwrap_err().to_string().contains("missing id"));
+    let with_id = lwm2m::NewInstance::from_json(&json!({"kind": "instance", "id": 4, "resources": []})).unwrap();
+    assert_eq!(with_id.id, Some(4));
+    assert!(with_id.to_records(3303, 65535).is_empty());
+}

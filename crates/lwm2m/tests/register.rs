@@ -446,3 +446,19 @@ fn mutated_queries_never_panic_and_what_parses_round_trips() {
         }
     }
 }
+
+#[test]
+fn an_end_device_registration_becomes_its_iot_device_objects_value() {
+    // Spec notes §7.6: /25/x/3 = the device's links minus root, /0, /21, /23 (ver kept).
+    let device = ObjectLinks::parse(
+        r#"</>;rt="oma.lwm2m";ct=110,</0/0>,</1/0>,</3/0>;ver=1.2,</5/0>;ver=1.1,</3303/0>,</3303/1>"#,
+    )
+    .unwrap();
+    let mut objects = device.without_root();
+    assert!(objects.remove_object(1).is_some());
+    assert!(objects.remove_object(1).is_none());
+    assert_eq!(objects.encode(), "</3>;ver=1.2,</3/0>,</5>;ver=1.1,</5/0>,</3303/0>,</3303/1>");
+    // Anjay's /25/0/3 value reads back unchanged (Gateway notes §7.3 (2)).
+    let anjay = "</19/0>,</3303>;ver=1.1,</3303/0>,</3347/0>";
+    assert_eq!(ObjectLinks::parse(anjay).unwrap().encode(), anjay);
+}
