@@ -1,0 +1,289 @@
+//! The Registration interface, server side (Core TS §6.2, spec notes §2.2, §4, pitfalls 5, 11,
+//! 21): what a [`Registration`] records, its [`RegistrationId`] (`/rd/<id>`), and the
+//! [`RegistrationError`]s a Register, Update or De-register is refused with, each mapped to its
+//! CoAP code in one place (`impl From<&RegistrationError> for Code`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use coap::{Code, ContentFormat, Peer};
+use lwm2m::{Binding, EndpointName, ObjectLinks, RegisterError, RegisterParams, UpdateParams, Version};
+use rand::Rng;
+
+use crate::security::SecurityError;
+
+/// Alphabet of registration IDs: URI-safe, no ambiguity with Object IDs (never all digits).
+const ID_ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// Length of a registration ID.
+const ID_LEN: usize = 10;
+
+/// The short random ID of a registration, the last segment of its Location-Path `rd/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistrationId(String);
+
+impl RegistrationId {
+    /// A fresh random ID (letters first so it never reads as a number).
+    pub(crate) fn random(rng: &mut impl Rng) -> Self {
+        let mut id = String::with_capacity(ID_LEN);
+        for index in 0..ID_LEN {
+            // The first character is a letter (the alphabet's first 49 entries).
+            let bound = if index == 0 { 49 } else { ID_ALPHABET.len() };
+            let pick = rng.random_range(0..bound);
+            id.push(char::from(ID_ALPHABET.get(pick).copied().unwrap_or(b'a')));
+        }
+        Self(id)
+    }
+
+    /// Wraps an ID taken from a Uri-Path (`/rd/<id>`); any text is a candidate for lookup.
+    pub fn from_path_segment(segment: &str) -> Self {
+        Self(segment.to_owned())
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RegistrationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The server-side record of a registered LwM2M client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    /// `/rd/<id>`.
+    pub id: RegistrationId,
+    /// `ep`.
+    pub endpoint: EndpointName,
+    /// Where the client talks from, with its authenticated identity (updated by Update).
+    pub peer: Peer,
+    /// `lwm2m`.
+    pub version: Version,
+    /// `lt` in seconds; 0 means the registration never expires.
+    pub lifetime: u32,
+    /// `b`.
+    pub binding: Binding,
+    /// Queue mode (`Q`, or `b=UQ` for 1.0).
+    pub queue_mode: bool,
+    /// `sms`.
+    pub sms: Option<String>,
+    /// Parameters the server does not know, as given.
+    pub additional: BTreeMap<String, Option<String>>,
+    /// The object list (root link, objects, instances, versions).
+    pub objects: ObjectLinks,
+    /// When the Register arrived.
+    pub registered_at: Instant,
+    /// When the last Register or Update arrived.
+    pub updated_at: Instant,
+}
+
+impl Registration {
+    /// A registration from a Register's parameters and payload.
+    pub(crate) fn new(
+        id: RegistrationId,
+        peer: Peer,
+        params: RegisterParams,
+        objects: ObjectLinks,
+        now: Instant,
+    ) -> Self {
+        Self {
+            id,
+            lifetime: params.effective_lifetime(),
+            version: params.effective_version(),
+            binding: params.binding.unwrap_or_else(Binding::udp),
+            queue_mode: params.queue_mode,
+            sms: params.sms,
+            additional: params.additional,
+            endpoint: params.endpoint,
+            peer,
+            objects,
+            registered_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// This registration after an Update: only what the Update carries changes.
+    pub(crate) fn updated(&self, peer: Peer, params: UpdateParams, objects: Option<ObjectLinks>, now: Instant) -> Self {
+        let mut next = self.clone();
+        next.peer = peer;
+        if let Some(lifetime) = params.lifetime {
+            next.lifetime = lifetime;
+        }
+        if let Some(binding) = params.binding {
+            next.binding = binding;
+        }
+        if let Some(queue) = params.queue_mode {
+            next.queue_mode = queue;
+        }
+        if let Some(sms) = params.sms {
+            next.sms = Some(sms);
+        }
+        next.additional.extend(params.additional);
+        if let Some(objects) = objects {
+            next.objects = objects;
+        }
+        next.updated_at = now;
+        next
+    }
+
+    /// When the registration expires without Update, or `None` for lifetime 0 (never).
+    pub fn expires_at(&self, grace: Duration) -> Option<Instant> {
+        (self.lifetime > 0).then(|| self.updated_at + Duration::from_secs(u64::from(self.lifetime)) + grace)
+    }
+
+    /// The content formats the root link advertises (`ct`).
+    pub fn content_formats(&self) -> Vec<ContentFormat> {
+        self.objects.content_formats().iter().map(|cf| ContentFormat(*cf)).collect()
+    }
+
+    /// The alternate path (`/lwm2m`), if the client registered one.
+    pub fn alternate_path(&self) -> Option<&str> {
+        self.objects.alternate_path()
+    }
+
+    /// Whether the client is an LwM2M Gateway (it lists Object 25).
+    pub fn is_gateway(&self) -> bool {
+        self.objects.has_object(25)
+    }
+
+    /// The format the server uses with this client when the request does not say: TLV for 1.0,
+    /// else SenML CBOR unless `ct` lists formats without it (then SenML JSON, LwM2M CBOR or TLV,
+    /// in that order of preference). Spec notes §3.2, pitfall 1.
+    pub fn preferred_format(&self) -> ContentFormat {
+        if self.version == Version::V1_0 {
+            return ContentFormat::TLV;
+        }
+        let listed = self.content_formats();
+        if listed.is_empty() || listed.contains(&ContentFormat::SENML_CBOR) {
+            return ContentFormat::SENML_CBOR;
+        }
+        [ContentFormat::SENML_JSON, ContentFormat::LWM2M_CBOR, ContentFormat::TLV]
+            .into_iter()
+            .find(|cf| listed.contains(cf))
+            .unwrap_or(ContentFormat::SENML_CBOR)
+    }
+
+    /// The format for composite operations (SenML only): SenML JSON when `ct` lists it but not
+    /// SenML CBOR, else SenML CBOR.
+    pub fn composite_format(&self) -> ContentFormat {
+        let listed = self.content_formats();
+        if listed.contains(&ContentFormat::SENML_JSON) && !listed.contains(&ContentFormat::SENML_CBOR) {
+            ContentFormat::SENML_JSON
+        } else {
+            ContentFormat::SENML_CBOR
+        }
+    }
+}
+
+/// Why a Register, Update or De-register is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegistrationError {
+    /// The query or the link-format payload is invalid (4.00; 4.12 for an unknown `lwm2m`).
+    #[error("invalid registration request: {0}")]
+    Invalid(#[from] RegisterError),
+    /// The payload is not link-format.
+    #[error("registration payload has content format {0}, not link-format (40)")]
+    NotLinkFormat(u16),
+    /// `lwm2m` names a version newer than the server speaks (4.12).
+    #[error("lwm2m version {0} is not supported by this server")]
+    VersionNotSupported(Version),
+    /// The peer may not register this endpoint (4.03).
+    #[error("registration refused: {0}")]
+    Forbidden(#[from] SecurityError),
+    /// No registration with this ID (4.04).
+    #[error("no registration with id {0:?}")]
+    UnknownRegistration(String),
+    /// Update or De-register from another identity than the registration's (4.00, as Leshan).
+    #[error("request for registration {id} comes from another identity than the registration's")]
+    IdentityMismatch {
+        /// The registration.
+        id: RegistrationId,
+    },
+    /// The directory is full (5.03).
+    #[error("registration directory is full ({limit} registrations)")]
+    DirectoryFull {
+        /// The configured `max_registrations`.
+        limit: usize,
+    },
+}
+
+impl From<&RegistrationError> for Code {
+    fn from(error: &RegistrationError) -> Self {
+        match error {
+            RegistrationError::Invalid(e) if e.is_unsupported_version() => Self::PRECONDITION_FAILED,
+            RegistrationError::VersionNotSupported(_) => Self::PRECONDITION_FAILED,
+            RegistrationError::Invalid(_) | RegistrationError::NotLinkFormat(_) => Self::BAD_REQUEST,
+            RegistrationError::IdentityMismatch { .. } => Self::BAD_REQUEST,
+            RegistrationError::Forbidden(_) => Self::FORBIDDEN,
+            RegistrationError::UnknownRegistration(_) => Self::NOT_FOUND,
+            RegistrationError::DirectoryFull { .. } => Self::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// Parses the object list of a Register or Update; an empty body holds no objects.
+pub(crate) fn parse_objects(format: Option<ContentFormat>, payload: &[u8]) -> Result<ObjectLinks, RegistrationError> {
+    match format {
+        Some(cf) if cf != ContentFormat::LINK_FORMAT => Err(RegistrationError::NotLinkFormat(cf.0)),
+        _ if payload.is_empty() => Ok(ObjectLinks::new()),
+        _ => Ok(ObjectLinks::decode(payload)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    use super::*;
+
+    fn registration(version: Version, payload: &str) -> Registration {
+        let mut params = RegisterParams::new(EndpointName::new("ep").unwrap());
+        params.lwm2m_version = Some(version);
+        let objects = ObjectLinks::parse(payload).unwrap();
+        let id = RegistrationId::from_path_segment("x");
+        Registration::new(id, Peer::udp("192.0.2.1:5683".parse().unwrap()), params, objects, Instant::now())
+    }
+
+    #[test]
+    fn registration_ids_are_short_random_and_start_with_a_letter() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let (a, b) = (RegistrationId::random(&mut rng), RegistrationId::random(&mut rng));
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), ID_LEN);
+        assert!(a.as_str().starts_with(|c: char| c.is_ascii_alphabetic()));
+    }
+
+    #[test]
+    fn preferred_format_is_tlv_for_1_0_and_senml_cbor_unless_ct_says_otherwise() {
+        assert_eq!(registration(Version::V1_0, "</3/0>").preferred_format(), ContentFormat::TLV);
+        assert_eq!(registration(Version::V1_1, "</3/0>").preferred_format(), ContentFormat::SENML_CBOR);
+        assert_eq!(registration(Version::V1_1, "</>;ct=110,</3/0>").preferred_format(), ContentFormat::SENML_JSON);
+        assert_eq!(
+            registration(Version::V1_1, "</>;ct=\"110 112\",</3/0>").preferred_format(),
+            ContentFormat::SENML_CBOR
+        );
+        assert_eq!(registration(Version::V1_1, "</>;ct=110,</3/0>").composite_format(), ContentFormat::SENML_JSON);
+    }
+
+    #[test]
+    fn unsupported_version_maps_to_4_12_and_other_parse_errors_to_4_00() {
+        let version = RegisterParams::from_query(&["ep=a".into(), "lwm2m=9.9".into()]).unwrap_err();
+        assert_eq!(Code::from(&RegistrationError::from(version)), Code::PRECONDITION_FAILED);
+        let missing = RegisterParams::from_query(&["lt=5".into()]).unwrap_err();
+        assert_eq!(Code::from(&RegistrationError::from(missing)), Code::BAD_REQUEST);
+    }
+
+    #[test]
+    fn lifetime_zero_never_expires() {
+        let mut reg = registration(Version::V1_1, "</3/0>");
+        reg.lifetime = 0;
+        assert_eq!(reg.expires_at(Duration::ZERO), None);
+        reg.lifetime = 60;
+        assert_eq!(reg.expires_at(Duration::ZERO), Some(reg.updated_at + Duration::from_secs(60)));
+    }
+}
