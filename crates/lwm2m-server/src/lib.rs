@@ -1,4 +1,5 @@
-//! LwM2M Server engine (LwM2M 1.1, serving 1.0 peers too), sans-IO over `coap::Endpoint`.
+//! LwM2M Server and Bootstrap Server engines (LwM2M 1.1, serving 1.0 peers too), sans-IO over
+//! `coap::Endpoint`.
 //!
 //! [`Server`] owns one CoAP endpoint and implements [`coap::Engine`]: feed it datagrams and
 //! timeouts, drain `poll_transmit`, then read [`ServerEvent`]s with [`Server::poll_event`].
@@ -13,8 +14,10 @@
 //! - [`observation`]: observations and their lifecycle (§2.4, pitfalls 10, 11).
 //! - [`queue`]: queue-mode delivery (§2.5, pitfall 9).
 //! - [`end_device`]: the Object 25 view of End-Devices behind a gateway (§7).
+//! - [`bootstrap`]: the Bootstrap Server engine and its per-endpoint configurations (§2.1).
 #![forbid(unsafe_code, unused_must_use)]
 
+pub mod bootstrap;
 pub mod config;
 pub mod directory;
 pub mod end_device;
