@@ -41,7 +41,9 @@ async fn psk_handshake_carries_application_data_both_ways() {
     let echoed = wait_for(&client, LIMIT, |c: &mut DtlsClient<Echo>| c.inner().received.first().cloned()).await;
     let (from, payload) = echoed.expect("the echo came back");
     assert_eq!(payload, b"echo:hello");
-    assert_eq!(from, Peer { addr, identity: Some("dev-1".into()) });
+    assert_eq!(from, Peer::udp(addr), "the client's inner engine sees the server as it addresses it");
+    let identity = client.call(|c, _| c.identity().map(str::to_owned)).await.expect("driver");
+    assert_eq!(identity.as_deref(), Some("dev-1"));
 
     let seen = server.call(|s, _| s.inner().received.clone()).await.expect("driver");
     assert_eq!(seen.len(), 1);
@@ -139,4 +141,56 @@ async fn unknown_identity_is_refused() {
     assert_eq!(stats.handshakes_completed, 0);
     assert_eq!(server.call(|s, _| s.session_count()).await.expect("driver"), 0);
     assert!(server.call(|s, _| s.inner().received.is_empty()).await.expect("driver"));
+}
+
+/// Regression: the client's inner CoAP endpoint addresses its server as `Peer::udp(server)`
+/// (it cannot know the server's identity before the handshake) and keys its exchanges by the
+/// whole peer, so the answer must come back under that same peer or it is dropped as an
+/// unmatched ACK and the request times out.
+#[tokio::test]
+async fn a_coap_endpoint_behind_the_client_gets_the_answers_to_its_requests() {
+    use coap::{Code, ContentFormat, Endpoint, EndpointConfig, Event, Reliability, Request, Response};
+
+    let endpoint = || Endpoint::new(Arc::new(EndpointConfig::default()), [7; 32]);
+    let psk = psk_table(&[("dev-1", b"secret-key-one")]);
+    let credentials = ServerCredentials { psk: Some(psk), certificate: None };
+    let server = DtlsServer::new(Arc::new(DtlsConfig::default()), credentials, endpoint()).expect("server");
+    let (server, _server_task) = start(server).await;
+    let addr = server.local_addr();
+    let creds = ClientCredentials::Psk { identity: "dev-1".into(), key: b"secret-key-one".to_vec() };
+    let client = DtlsClient::new(Arc::new(DtlsConfig::default()), creds, addr, endpoint()).expect("client");
+    let (client, _client_task) = start(client).await;
+
+    let token = client
+        .call(move |c, now| {
+            c.inner_mut().send_request(now, Peer::udp(addr), Request::get("/x"), Reliability::Confirmable)
+        })
+        .await
+        .expect("driver")
+        .expect("request accepted");
+    let request = wait_for(&server, LIMIT, |s: &mut DtlsServer<Endpoint>| match s.inner_mut().poll_event() {
+        Some(Event::Request { peer, token, .. }) => Some((peer, token)),
+        _ => None,
+    })
+    .await;
+    let (peer, handle) = request.expect("the request reached the server");
+    assert_eq!(peer.identity.as_deref(), Some("dev-1"), "the server knows who asked");
+    server
+        .call(move |s, now| {
+            s.inner_mut().send_response(now, &peer, handle, Response::content(ContentFormat::TEXT, "v"))
+        })
+        .await
+        .expect("driver")
+        .expect("answer accepted");
+
+    let answer = wait_for(&client, LIMIT, |c: &mut DtlsClient<Endpoint>| c.inner_mut().poll_event()).await;
+    match answer {
+        Some(Event::Response { token: t, response }) => {
+            assert_eq!(t, token);
+            assert_eq!((response.code, response.payload.as_slice()), (Code::CONTENT, b"v".as_slice()));
+        }
+        other => panic!("expected the response, got {other:?}"),
+    }
+    let stats = client.call(|c, _| c.inner().stats().clone()).await.expect("driver");
+    assert_eq!(stats.retransmissions, 0, "the piggybacked ACK matched the request: {stats:?}");
 }

@@ -23,6 +23,12 @@ const MAX_PLAINTEXT: usize = 1 << 14;
 /// session ends (failure, timeout, close_notify), the next transmit starts a new handshake, so
 /// the inner engine's own retransmissions pace reconnection. Datagrams to any other address are
 /// dropped and counted.
+///
+/// The inner engine sees its server as `Peer::udp(server)`, the peer it addresses: the session
+/// authenticates the one configured server, so an identity would tell no peers apart, and a
+/// CoAP endpoint keys its exchanges by the whole [`Peer`], so answers delivered under another
+/// one would never match its requests. The server's authenticated identity is
+/// [`DtlsClient::identity`] and travels in [`SessionEvent::Established`].
 pub struct DtlsClient<E> {
     config: Arc<DtlsConfig>,
     credentials: ClientCredentials,
@@ -209,8 +215,9 @@ impl<E: Engine> DtlsClient<E> {
             };
             match session.read(&mut self.plaintext) {
                 Received::Data(n) => {
-                    let peer = Peer { addr: self.server, identity: self.identity.clone() };
-                    self.inner.handle_datagram(now, peer, &self.plaintext[..n]);
+                    // The peer the inner engine addresses (see the type's docs), so that a
+                    // CoAP endpoint matches the server's answers to its requests.
+                    self.inner.handle_datagram(now, Peer::udp(self.server), &self.plaintext[..n]);
                 }
                 Received::Empty => break None,
                 Received::PeerClosed => break Some(CloseReason::PeerClosed),

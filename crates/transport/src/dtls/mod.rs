@@ -2,9 +2,11 @@
 //! 1.2 §7.1).
 //!
 //! [`DtlsServer`] and [`DtlsClient`] implement [`coap::Engine`] by wrapping an inner engine:
-//! encrypted datagrams go in, handshakes run, and plaintext reaches the inner engine with a
-//! [`Peer`](coap::Peer) whose `identity` is the PSK identity or the certificate's identity;
-//! what the inner engine transmits is encrypted on the way out. Neither does I/O nor reads the
+//! encrypted datagrams go in, handshakes run, and plaintext reaches the inner engine. Behind
+//! the server it comes from a [`Peer`](coap::Peer) whose `identity` is the client's PSK
+//! identity or certificate identity; behind the client it comes from `Peer::udp(server)`, the
+//! peer the inner engine addresses (the server's identity is [`DtlsClient::identity`]). What
+//! the inner engine transmits is encrypted on the way out. Neither does I/O nor reads the
 //! clock: handshake retransmission, handshake deadlines and idle expiry are deadlines reported
 //! by `poll_timeout`.
 //!
