@@ -31,6 +31,9 @@ use crate::rest::{self, BootstrapHandle, ServerHandle, Shared};
 use crate::store::{SecurityEntry, SecurityMode, Store};
 use face::ServerFace;
 
+/// How long open HTTP connections (event streams) may stay after a stop signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Events buffered for slow `/api/event` readers before they miss some.
 const EVENT_BUFFER: usize = 1024;
 
@@ -293,7 +296,24 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
     let shared =
         Arc::new(Shared { faces: started.faces.clone(), bootstrap: started.bootstrap.clone(), store, keys, events });
     let app = rest::router(shared);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("http server failed")?;
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let http = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    // Open event streams never end by themselves: give connections a moment, then close.
+    let grace = async move {
+        while !*stop_seen.borrow_and_update() {
+            if stop_seen.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = http => result.context("http server failed")?,
+        () = grace => tracing::info!("closing the http connections still open"),
+    }
     tracing::info!("shutting down");
     for face in &started.faces {
         face.shutdown();
