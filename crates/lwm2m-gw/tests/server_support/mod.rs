@@ -427,7 +427,7 @@ impl<F: Face> Runner<F> {
         let values = self.values.lock().unwrap();
         let records: Vec<Record> = values
             .iter()
-            .filter(|(p, _)| paths.iter().any(|target| target.path.contains(&p.path)))
+            .filter(|(p, _)| paths.iter().any(|target| target.prefix == p.prefix && target.path.contains(&p.path)))
             .map(|(p, v)| Record::new(p.clone(), v.clone()))
             .collect();
         if records.is_empty() {
@@ -485,7 +485,7 @@ impl<F: Face> Runner<F> {
                 links.extend(
                     values
                         .keys()
-                        .filter(|p| path.path.contains(&p.path) && p.path != path.path)
+                        .filter(|p| p.prefix == path.prefix && path.path.contains(&p.path) && p.path != path.path)
                         .map(|p| format!("<{p}>")),
                 );
                 Response::content(ContentFormat::LINK_FORMAT, links.join(","))
@@ -521,7 +521,7 @@ impl<F: Face> Runner<F> {
             Code::DELETE => {
                 let mut values = self.values.lock().unwrap();
                 let before = values.len();
-                values.retain(|p, _| !path.path.contains(&p.path));
+                values.retain(|p, _| !(p.prefix == path.prefix && path.path.contains(&p.path)));
                 if values.len() < before {
                     Response::new(Code::DELETED)
                 } else {
