@@ -173,6 +173,12 @@ impl Server {
         self.end_devices.get(gateway)?.get(endpoint)
     }
 
+    /// The End-Device behind `gateway` with `prefix` (to attribute prefixed Send records).
+    pub fn end_device_by_prefix(&self, gateway: &EndpointName, prefix: &Prefix) -> Option<&EndDevice> {
+        let registration = self.directory.by_endpoint(gateway)?;
+        self.end_devices.get(&registration.id)?.values().find(|device| &device.prefix == prefix)
+    }
+
     /// Every established observation (the server's own `/25` observations excluded).
     pub fn observations(&self) -> impl Iterator<Item = &Observation> + '_ {
         self.observations.values().filter(|o| !self.gateway_observations.contains_key(&o.id))
@@ -408,7 +414,7 @@ impl Server {
             (["rd"], Code::POST) => self.handle_register(now, &peer, &request),
             (["rd", id], Code::POST) => self.handle_update(now, &peer, id, &request),
             (["rd", id], Code::DELETE) => self.handle_deregister(now, &peer, id),
-            (["dp"], Code::POST) => self.handle_send(now, &peer, &request),
+            (["dp"], Code::POST) => self.handle_send(&peer, &request),
             (["rd"] | ["rd", _] | ["dp"], _) => (Response::new(Code::METHOD_NOT_ALLOWED), None),
             _ => (Response::new(Code::NOT_FOUND), None),
         };
@@ -559,7 +565,7 @@ impl Server {
         (Self::refuse(&error, "de-register", peer), None)
     }
 
-    fn handle_send(&mut self, _now: Instant, peer: &Peer, request: &Request) -> (Response, Option<RegistrationId>) {
+    fn handle_send(&mut self, peer: &Peer, request: &Request) -> (Response, Option<RegistrationId>) {
         let Some(registration) = self.directory.by_peer(peer) else {
             tracing::info!(addr = %peer.addr, "send from a peer without registration");
             return (Response::new(Code::NOT_FOUND), None);
@@ -791,22 +797,14 @@ impl Server {
     fn on_notification(&mut self, now: Instant, token: Token, response: &Response) {
         let Some(id) = self.observation_tokens.get(&token).copied() else { return };
         let Some(observation) = self.observations.get(&id).cloned() else { return };
-        if !response.code.is_success() || response.options.observe().is_none() {
-            self.drop_observation(id);
-            if !self.gateway_observations.contains_key(&id) {
-                self.events.push_back(ServerEvent::ObservationEnded {
-                    endpoint: observation.endpoint.clone(),
-                    observation: id,
-                });
-            }
-        }
-        let target = match (&observation.paths[..], observation.composite) {
-            ([path], false) => path.clone(),
-            _ => PrefixedPath::plain(Path::Root),
-        };
+        let internal = self.gateway_observations.contains_key(&id);
         if response.code.is_success() {
+            let target = match (observation.paths.as_slice(), observation.composite) {
+                ([path], false) => path.clone(),
+                _ => PrefixedPath::plain(Path::Root),
+            };
             match response::decode(&Expect::Records(target), response, &self.registry) {
-                Ok(Content::Records(records)) if self.gateway_observations.contains_key(&id) => {
+                Ok(Content::Records(records)) if internal => {
                     self.on_gateway_records(&observation.registration, &records);
                 }
                 Ok(Content::Records(records)) => self.events.push_back(ServerEvent::Notification {
@@ -817,6 +815,16 @@ impl Server {
                 }),
                 Ok(_) => {}
                 Err(error) => tracing::warn!(endpoint = %observation.endpoint, %error, "undecodable notification"),
+            }
+        }
+        // A non-2.xx notification, or one without Observe, ends the observation (RFC 7641 §3.2).
+        if !response.code.is_success() || response.options.observe().is_none() {
+            self.drop_observation(id);
+            if !internal {
+                self.events.push_back(ServerEvent::ObservationEnded {
+                    endpoint: observation.endpoint.clone(),
+                    observation: id,
+                });
             }
         }
         self.wake(now, &observation.registration);
