@@ -147,9 +147,19 @@ impl Server {
         self.security.add(info)
     }
 
-    /// Removes the security info of an endpoint.
+    /// Removes the security info of an endpoint. A registration it secured ends with it
+    /// ([`ServerEvent::Deregistered`]), as its credentials no longer vouch for it.
     pub fn remove_security(&mut self, endpoint: &EndpointName) -> Option<SecurityInfo> {
-        self.security.remove(endpoint)
+        let info = self.security.remove(endpoint)?;
+        let secured = self
+            .directory
+            .by_endpoint(endpoint)
+            .filter(|reg| reg.peer.identity.as_deref().is_some_and(|identity| info.matches(identity)))
+            .map(|reg| reg.id.clone());
+        if let Some(registration) = secured.and_then(|id| self.remove_registration(&id)) {
+            self.events.push_back(ServerEvent::Deregistered { registration });
+        }
+        Some(info)
     }
 
     /// Every registration.
