@@ -315,7 +315,7 @@ impl Server {
         queue.push(outgoing);
         self.queued_total += 1;
         self.queued_owner.insert(id, registration);
-        self.deadlines.set(Timer::QueueWait(id), now + self.config.max_queue_wait);
+        self.deadlines.set(Timer::QueueWait(id), deadline_after(now, self.config.max_queue_wait));
         Ok(())
     }
 
@@ -333,7 +333,7 @@ impl Server {
                 token
             }
         };
-        self.deadlines.set(Timer::RequestTimeout(token), now + outgoing.timeout);
+        self.deadlines.set(Timer::RequestTimeout(token), deadline_after(now, outgoing.timeout));
         self.pending.insert(token, outgoing.pending);
         Ok(token)
     }
@@ -384,7 +384,7 @@ impl Server {
 
     /// A message from the client of `registration` arrived: a queue-mode client is awake.
     fn wake(&mut self, now: Instant, registration: &RegistrationId) {
-        let until = now + self.config.awake_time;
+        let until = deadline_after(now, self.config.awake_time);
         let Some(queue) = self.queues.get_mut(registration) else { return };
         let was_asleep = queue.wake(now, until);
         self.deadlines.set(Timer::Sleep(registration.clone()), until);
@@ -502,7 +502,9 @@ impl Server {
             None => self.deadlines.remove(&Timer::Expiry(id.clone())),
         }
         if registration.queue_mode {
-            self.queues.entry(id.clone()).or_insert_with(|| QueueState::awake(now + self.config.awake_time));
+            self.queues
+                .entry(id.clone())
+                .or_insert_with(|| QueueState::awake(deadline_after(now, self.config.awake_time)));
         } else if let Some(mut queue) = self.queues.remove(&id) {
             // Queue mode turned off: everything waiting goes out now.
             self.deadlines.remove(&Timer::Sleep(id.clone()));
@@ -892,6 +894,12 @@ impl Server {
             }
         }
     }
+}
+
+/// `now + duration`, saturating at a year when the clock cannot represent it.
+fn deadline_after(now: Instant, duration: Duration) -> Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 86_400);
+    now.checked_add(duration).unwrap_or(now + YEAR)
 }
 
 impl Engine for Server {
