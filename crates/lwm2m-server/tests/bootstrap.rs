@@ -529,3 +529,82 @@ fn operator_discover_teaches_which_instance_is_the_bootstrap_account() {
     assert!(h.sim[h.bs].delete(now, &dev, Path::Instance(0, 0)).is_ok());
     h.expect(Code::DELETE, "/0/0", Code::DELETED);
 }
+
+/// The success answer a well-behaved client gives each bootstrap request.
+fn success_for(request: &Request) -> Response {
+    Response::new(match request.method {
+        Code::DELETE => Code::DELETED,
+        _ => Code::CHANGED,
+    })
+}
+
+#[test]
+fn lossy_link_sweep_ends_every_session_exactly_once_with_requests_in_order() {
+    let expected = ["DELETE /0", "DELETE /1", "PUT /0/1", "PUT /1/0", "POST /bs"];
+    let mut finished = 0;
+    for seed in 0..40 {
+        let mut h = Harness::new(seed, Duration::from_secs(93)).with_config("dev1", gateway_config());
+        let (bs, client) = (h.bs, h.client);
+        h.sim.link_both(bs, client, |link| {
+            link.loss(0.2).duplicate(0.1);
+        });
+        let (now, to) = (h.sim.now(), h.sim.peer(bs));
+        let request = Request::post("/bs").with_query("ep=dev1");
+        h.sim[client].send_request(now, to, request, Reliability::Confirmable).expect("queued");
+
+        let mut seen: Vec<String> = Vec::new();
+        let mut request_failed = false;
+        let mut terminal: Vec<BootstrapEvent> = Vec::new();
+        h.sim.run_until(
+            |s| {
+                let now = s.now();
+                while let Some(event) = s[client].poll_event() {
+                    match event {
+                        Event::Request { peer, token, request, .. } => {
+                            seen.push(format!("{} {}", method_name(request.method), request.path()));
+                            s[client].send_response(now, &peer, token, success_for(&request)).expect("answerable");
+                        }
+                        Event::Failed { .. } => request_failed = true,
+                        _ => {}
+                    }
+                }
+                terminal.extend(std::iter::from_fn(|| s[bs].poll_event()).filter(|e| {
+                    matches!(e, BootstrapEvent::SessionFinished { .. } | BootstrapEvent::SessionFailed { .. })
+                }));
+                !terminal.is_empty() || (request_failed && !s[bs].has_session(&ep("dev1")))
+            },
+            Duration::from_secs(1200),
+        );
+        // Let retransmissions and late duplicates settle, then check nothing else happened.
+        h.sim.run_for(Duration::from_secs(300), |s| {
+            let now = s.now();
+            while let Some(event) = s[client].poll_event() {
+                if let Event::Request { peer, token, request, .. } = event {
+                    seen.push(format!("{} {}", method_name(request.method), request.path()));
+                    s[client].send_response(now, &peer, token, success_for(&request)).expect("answerable");
+                }
+            }
+            terminal.extend(std::iter::from_fn(|| s[bs].poll_event()).filter(|e| {
+                matches!(e, BootstrapEvent::SessionFinished { .. } | BootstrapEvent::SessionFailed { .. })
+            }));
+        });
+        assert!(terminal.len() <= 1, "seed {seed}: several endings {terminal:?}");
+        let seen: Vec<&str> = seen.iter().map(String::as_str).collect();
+        assert!(expected.starts_with(&seen), "seed {seed}: requests {seen:?} are not an in-order prefix, once each");
+        if terminal == [BootstrapEvent::SessionFinished { endpoint: ep("dev1") }] {
+            assert_eq!(seen, expected, "seed {seed}: finished without every request");
+            finished += 1;
+        }
+    }
+    assert!(finished >= 30, "only {finished} of 40 sessions finished at 20 % loss");
+}
+
+fn method_name(code: Code) -> &'static str {
+    match code {
+        Code::GET => "GET",
+        Code::PUT => "PUT",
+        Code::POST => "POST",
+        Code::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
