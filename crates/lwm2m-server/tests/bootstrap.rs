@@ -608,3 +608,53 @@ fn method_name(code: Code) -> &'static str {
         _ => "OTHER",
     }
 }
+
+#[test]
+fn acls_and_extra_objects_are_written_after_security_and_server() {
+    let mut acls = std::collections::BTreeMap::new();
+    acls.insert(0, 1);
+    acls.insert(1, 3);
+    let acl =
+        lwm2m_server::bootstrap::AclConfig { object_id: 3, object_instance_id: 0, acls, access_control_owner: Some(1) };
+    let firmware = lwm2m_server::bootstrap::ObjectInstanceConfig {
+        path: "/5/0".into(),
+        resources: [(1, lwm2m_server::bootstrap::ResourceValue::Text("coap://fw".into()))].into(),
+    };
+    let config = gateway_config().with_to_delete(["/"]).with_acl(0, acl).with_object(firmware);
+    let mut h = Harness::new(17, Duration::from_secs(60)).with_config("dev1", config);
+    assert_eq!(h.bootstrap_request(&["ep=dev1"]), Code::CHANGED);
+    h.expect(Code::DELETE, "/", Code::DELETED);
+    h.expect(Code::PUT, "/0/1", Code::CHANGED);
+    h.expect(Code::PUT, "/1/0", Code::CHANGED);
+    let acl = h.expect(Code::PUT, "/2/0", Code::CHANGED);
+    // Resource 2 is multi-instance: instance ID = Short Server ID (0: default), value = rights.
+    let mut expected = [tlv(0, &[3]), tlv(1, &[0])].concat();
+    expected.extend_from_slice(&[0x86, 0x02, 0x41, 0x00, 0x01, 0x41, 0x01, 0x03]);
+    expected.extend(tlv(3, &[1]));
+    assert_eq!(acl.payload, expected);
+    let firmware = h.expect(Code::PUT, "/5/0", Code::CHANGED);
+    assert_eq!(firmware.payload, tlv(1, b"coap://fw"));
+    h.expect(Code::POST, "/bs", Code::CHANGED);
+    assert!(h.bs_events().contains(&BootstrapEvent::SessionFinished { endpoint: ep("dev1") }));
+}
+
+#[test]
+fn value_the_model_cannot_carry_fails_the_session_before_it_is_sent() {
+    let package = lwm2m_server::bootstrap::ObjectInstanceConfig {
+        path: "/5/0".into(),
+        // Resource 0 (Package) is Opaque: text cannot be written there.
+        resources: [(0, lwm2m_server::bootstrap::ResourceValue::Text("not bytes".into()))].into(),
+    };
+    let config = gateway_config().with_to_delete(Vec::<String>::new()).with_object(package);
+    let mut h = Harness::new(18, Duration::from_secs(60)).with_config("dev1", config);
+    assert_eq!(h.bootstrap_request(&["ep=dev1"]), Code::CHANGED);
+    h.expect(Code::PUT, "/0/1", Code::CHANGED);
+    h.expect(Code::PUT, "/1/0", Code::CHANGED);
+    let events = h.bs_events();
+    let Some(BootstrapEvent::SessionFailed { reason: SessionFailure::Encoding { operation, .. }, .. }) = events.last()
+    else {
+        panic!("expected an encoding failure, got {events:?}")
+    };
+    assert_eq!(operation, "Bootstrap-Write /5/0");
+    assert!(!h.sim[h.client].has_event(), "nothing is sent after the failure");
+}
