@@ -658,3 +658,20 @@ fn value_the_model_cannot_carry_fails_the_session_before_it_is_sent() {
     assert_eq!(operation, "Bootstrap-Write /5/0");
     assert!(!h.sim[h.client].has_event(), "nothing is sent after the failure");
 }
+
+#[test]
+fn unreadable_discover_answer_fails_an_auto_id_session() {
+    let mut config = gateway_config();
+    config.auto_id_for_security_object = true;
+    let mut h = Harness::new(19, Duration::from_secs(60)).with_config("dev1", config);
+    assert_eq!(h.bootstrap_request(&["ep=dev1", "pct=110"]), Code::CHANGED);
+    let (p, t, request) = h.next_request();
+    assert_eq!(request.path(), "/0");
+    h.answer(&p, t, Response::content(ContentFormat::LINK_FORMAT, b"</0/0".to_vec()));
+    let events = h.bs_events();
+    assert!(
+        matches!(events.last(), Some(BootstrapEvent::SessionFailed { reason: SessionFailure::BadDiscover(_), .. })),
+        "{events:?}"
+    );
+    assert!(!h.sim[h.client].has_event(), "nothing is sent after the failure");
+}
