@@ -73,6 +73,25 @@ pub(crate) enum SecurityMode {
     X509,
 }
 
+/// Whose security store: the LwM2M Server's or the Bootstrap Server's (Leshan runs them as
+/// two demos with a store each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The LwM2M Server's.
+    Server,
+    /// The Bootstrap Server's.
+    Bootstrap,
+}
+
+impl Scope {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Server => "security",
+            Self::Bootstrap => "bs_security",
+        }
+    }
+}
+
 /// A registration as kept across restarts. Times are milliseconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredRegistration {
@@ -115,6 +134,7 @@ pub(crate) struct Store {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS security (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bs_security (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bootstrap (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS registration (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
 ";
@@ -192,19 +212,19 @@ impl Store {
         .transpose()
     }
 
-    /// Adds or replaces a security entry.
-    pub(crate) fn put_security(&self, entry: &SecurityEntry) -> Result<(), StoreError> {
-        self.put("security", &entry.endpoint, &to_json(entry))
+    /// Adds or replaces a security entry of `scope`.
+    pub(crate) fn put_security(&self, scope: Scope, entry: &SecurityEntry) -> Result<(), StoreError> {
+        self.put(scope.table(), &entry.endpoint, &to_json(entry))
     }
 
-    /// Removes a security entry; whether there was one.
-    pub(crate) fn delete_security(&self, endpoint: &str) -> Result<bool, StoreError> {
-        self.delete("security", endpoint)
+    /// Removes a security entry of `scope`; whether there was one.
+    pub(crate) fn delete_security(&self, scope: Scope, endpoint: &str) -> Result<bool, StoreError> {
+        self.delete(scope.table(), endpoint)
     }
 
-    /// Every security entry.
-    pub(crate) fn securities(&self) -> Result<Vec<SecurityEntry>, StoreError> {
-        Ok(self.all("security")?.into_iter().map(|(_, e)| e).collect())
+    /// Every security entry of `scope`.
+    pub(crate) fn securities(&self, scope: Scope) -> Result<Vec<SecurityEntry>, StoreError> {
+        Ok(self.all(scope.table())?.into_iter().map(|(_, e)| e).collect())
     }
 
     /// Adds or replaces a bootstrap configuration (Leshan JSON).
@@ -267,16 +287,17 @@ mod tests {
         };
         {
             let store = Store::open(&dir).unwrap();
-            store.put_security(&entry).unwrap();
+            store.put_security(Scope::Server, &entry).unwrap();
             store.put_bootstrap("ep1", &serde_json::json!({"toDelete": ["/0"]})).unwrap();
         }
         let store = Store::open(&dir).unwrap();
-        assert_eq!(store.securities().unwrap(), vec![entry]);
+        assert_eq!(store.securities(Scope::Server).unwrap(), vec![entry]);
+        assert!(store.securities(Scope::Bootstrap).unwrap().is_empty());
         assert_eq!(store.bootstrap("ep1").unwrap(), Some(serde_json::json!({"toDelete": ["/0"]})));
         assert_eq!(store.bootstraps().unwrap().len(), 1);
-        assert!(store.delete_security("ep1").unwrap());
-        assert!(!store.delete_security("ep1").unwrap());
-        assert!(store.securities().unwrap().is_empty());
+        assert!(store.delete_security(Scope::Server, "ep1").unwrap());
+        assert!(!store.delete_security(Scope::Server, "ep1").unwrap());
+        assert!(store.securities(Scope::Server).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

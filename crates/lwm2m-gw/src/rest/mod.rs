@@ -45,7 +45,7 @@ use transport::{DriverHandle, Secured};
 
 use crate::server::face::{ServerFace, StreamEvent};
 use crate::server::Keys;
-use crate::store::{SecurityEntry, SecurityMode, Store};
+use crate::store::{Scope, SecurityEntry, SecurityMode, Store};
 
 /// Default time a device-management request may take (Leshan's demo: 5 s).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,7 +60,7 @@ pub(crate) type ServerHandle = DriverHandle<Secured<ServerFace>>;
 pub(crate) type BootstrapHandle = DriverHandle<Secured<BootstrapServer>>;
 
 /// What every handler shares.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Shared {
     /// The LwM2M Server faces (plain, DTLS).
     pub(crate) faces: Vec<ServerHandle>,
@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) keys: Arc<Keys>,
     /// The event stream.
     pub(crate) events: broadcast::Sender<StreamEvent>,
+    /// Which security store `/api/security/clients` manages.
+    pub(crate) scope: Scope,
 }
 
 type AppState = Arc<Shared>;
@@ -84,6 +86,23 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/clients/{ep}", get(get_client))
         .route("/api/clients/{ep}/{*rest}", any(client_operation))
         .route("/api/event", get(event_stream))
+        .route("/api/security/clients", get(list_security).put(put_security))
+        .route("/api/security/clients/", get(list_security).put(put_security))
+        .route("/api/security/clients/{ep}", delete(delete_security))
+        .route("/api/bootstrap", get(list_bootstrap))
+        .route("/api/bootstrap/", get(list_bootstrap))
+        .route(
+            "/api/bootstrap/{ep}",
+            get(get_bootstrap).post(post_bootstrap).put(post_bootstrap).delete(delete_bootstrap),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no such resource") })
+        .with_state(shared)
+}
+
+/// The router of the Bootstrap Server's API alone (Leshan's bootstrap demo): its own security
+/// store and the bootstrap configurations.
+pub(crate) fn bootstrap_router(shared: Arc<Shared>) -> Router {
+    Router::new()
         .route("/api/security/clients", get(list_security).put(put_security))
         .route("/api/security/clients/", get(list_security).put(put_security))
         .route("/api/security/clients/{ep}", delete(delete_security))
@@ -655,36 +674,38 @@ fn security_info(entry: &SecurityEntry) -> Result<SecurityInfo, ApiError> {
 }
 
 async fn list_security(State(shared): State<AppState>) -> Result<Response, ApiError> {
-    let entries = shared.store.securities().map_err(internal)?;
+    let entries = shared.store.securities(shared.scope).map_err(internal)?;
     Ok(json_ok(Json::Array(entries.iter().map(security_json).collect())))
 }
 
 async fn put_security(State(shared): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let entry = parse_security(&body)?;
-    let info = security_info(&entry)?;
-    // Every face holds the same entries, so the first one's verdict is everybody's.
-    for face in &shared.faces {
-        let info = info.clone();
-        face.call(move |engine, _| engine.inner_mut().server.add_security(info))
-            .await
-            .map_err(internal)?
-            .map_err(invalid)?;
+    if shared.scope == Scope::Server {
+        let info = security_info(&entry)?;
+        // Every face holds the same entries, so the first one's verdict is everybody's.
+        for face in &shared.faces {
+            let info = info.clone();
+            face.call(move |engine, _| engine.inner_mut().server.add_security(info))
+                .await
+                .map_err(internal)?
+                .map_err(invalid)?;
+        }
     }
-    shared.store.put_security(&entry).map_err(internal)?;
-    shared.keys.set_security(&entry);
+    shared.store.put_security(shared.scope, &entry).map_err(internal)?;
+    shared.keys.set_security(shared.scope, &entry);
     tracing::info!(endpoint = %entry.endpoint, "security info stored");
     Ok(StatusCode::OK.into_response())
 }
 
 async fn delete_security(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {
-    let removed = shared.store.delete_security(&ep).map_err(internal)?;
-    if let Ok(endpoint) = EndpointName::new(&ep) {
+    let removed = shared.store.delete_security(shared.scope, &ep).map_err(internal)?;
+    if let (Ok(endpoint), Scope::Server) = (EndpointName::new(&ep), shared.scope) {
         for face in &shared.faces {
             let endpoint = endpoint.clone();
             face.call(move |engine, _| engine.inner_mut().server.remove_security(&endpoint)).await.map_err(internal)?;
         }
     }
-    shared.keys.remove_security(&ep);
+    shared.keys.remove_security(shared.scope, &ep);
     if removed {
         Ok(StatusCode::OK.into_response())
     } else {

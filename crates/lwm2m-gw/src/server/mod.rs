@@ -18,7 +18,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use lwm2m::{EndpointName, Registry};
-use lwm2m_server::bootstrap::{BootstrapConfig, BootstrapServer, BootstrapServerConfig};
+use lwm2m_server::bootstrap::{
+    BootstrapConfig, BootstrapServer, BootstrapServerConfig, SecurityMode as BootstrapSecurityMode,
+};
 use lwm2m_server::{SecurityInfo, Server, ServerConfig};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
@@ -28,7 +30,7 @@ use transport::{CertificateCredentials, DriverConfig, DriverTask, DtlsConfig, Dt
 
 use crate::cli::ServerArgs;
 use crate::rest::{self, BootstrapHandle, ServerHandle, Shared};
-use crate::store::{SecurityEntry, SecurityMode, Store};
+use crate::store::{Scope, SecurityEntry, SecurityMode, Store};
 use face::ServerFace;
 
 /// How long open HTTP connections (event streams) may stay after a stop signal.
@@ -48,12 +50,23 @@ pub(crate) struct Keys {
     psk: KeyTable<String>,
     /// Bootstrap accounts of the bootstrap configurations: identity → (endpoint, key).
     bootstrap: KeyTable<Vec<u8>>,
+    /// Bootstrap Server security store: identity → (endpoint, key).
+    bootstrap_psk: KeyTable<String>,
+    /// LwM2M Server accounts (PSK) the bootstrap configurations hand out.
+    accounts: KeyTable<Vec<u8>>,
 }
 
 impl Keys {
+    fn table(&self, scope: Scope) -> &KeyTable<String> {
+        match scope {
+            Scope::Server => &self.psk,
+            Scope::Bootstrap => &self.bootstrap_psk,
+        }
+    }
+
     /// Adds or replaces the key of a security entry (X.509 entries hold none).
-    pub(crate) fn set_security(&self, entry: &SecurityEntry) {
-        let mut psk = self.psk.write().unwrap_or_else(PoisonError::into_inner);
+    pub(crate) fn set_security(&self, scope: Scope, entry: &SecurityEntry) {
+        let mut psk = self.table(scope).write().unwrap_or_else(PoisonError::into_inner);
         psk.retain(|_, (endpoint, _)| *endpoint != entry.endpoint);
         if let SecurityMode::Psk { identity, key } = &entry.mode {
             if let Ok(key) = hex::decode(key) {
@@ -63,8 +76,8 @@ impl Keys {
     }
 
     /// Drops the key of `endpoint`.
-    pub(crate) fn remove_security(&self, endpoint: &str) {
-        self.psk.write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
+    pub(crate) fn remove_security(&self, scope: Scope, endpoint: &str) {
+        self.table(scope).write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
     }
 
     /// Adds or replaces the bootstrap PSK of a configuration.
@@ -74,15 +87,33 @@ impl Keys {
         if let (Some(identity), Some((_, account))) = (config.bootstrap_psk_identity(), config.bootstrap_account()) {
             keys.insert(identity.to_vec(), (endpoint.to_owned(), account.secret_key.clone()));
         }
+        drop(keys);
+        let mut accounts = self.accounts.write().unwrap_or_else(PoisonError::into_inner);
+        accounts.retain(|_, (ep, _)| ep != endpoint);
+        for account in config.security.values() {
+            if !account.bootstrap_server && account.security_mode == BootstrapSecurityMode::Psk {
+                accounts.insert(account.public_key_or_id.clone(), (endpoint.to_owned(), account.secret_key.clone()));
+            }
+        }
     }
 
     /// Drops the bootstrap PSK of `endpoint`.
     pub(crate) fn remove_bootstrap(&self, endpoint: &str) {
         self.bootstrap.write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
+        self.accounts.write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
     }
 
+    fn lookup(table: &KeyTable<String>, identity: &str) -> Option<Vec<u8>> {
+        table.read().unwrap_or_else(PoisonError::into_inner).get(identity).map(|(_, key)| key.clone())
+    }
+
+    /// The LwM2M Server's key for `identity`: its security store, else a server account a
+    /// bootstrap configuration hands out (this process is that server).
     fn server_key(&self, identity: &str) -> Option<Vec<u8>> {
-        self.psk.read().unwrap_or_else(PoisonError::into_inner).get(identity).map(|(_, key)| key.clone())
+        Self::lookup(&self.psk, identity).or_else(|| {
+            let accounts = self.accounts.read().unwrap_or_else(PoisonError::into_inner);
+            accounts.get(identity.as_bytes()).map(|(_, key)| key.clone())
+        })
     }
 
     fn bootstrap_key(&self, identity: &str) -> Option<Vec<u8>> {
@@ -92,8 +123,11 @@ impl Keys {
             .unwrap_or_else(PoisonError::into_inner)
             .get(identity.as_bytes())
             .map(|(_, key)| key.clone());
-        // Tools written for Leshan's demos put the bootstrap PSK into the security store.
-        from_config.or_else(|| self.server_key(identity))
+        // Tools written for Leshan's demos put the bootstrap PSK into the bootstrap demo's
+        // security store; with one REST API it may be in the server's.
+        from_config
+            .or_else(|| Self::lookup(&self.bootstrap_psk, identity))
+            .or_else(|| Self::lookup(&self.psk, identity))
     }
 }
 
@@ -175,7 +209,10 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
     tracing::info!(path = %store.path().display(), "store opened");
     let keys = Arc::new(Keys::default());
     let (events, _) = broadcast::channel(EVENT_BUFFER);
-    let securities = store.securities().context("cannot load security entries")?;
+    let securities = store.securities(Scope::Server).context("cannot load security entries")?;
+    for entry in store.securities(Scope::Bootstrap).context("cannot load bootstrap security entries")? {
+        keys.set_security(Scope::Bootstrap, &entry);
+    }
     let bootstraps = store.bootstraps().context("cannot load bootstrap configs")?;
     let mut configs = Vec::new();
     for (endpoint, doc) in bootstraps {
@@ -188,7 +225,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
         }
     }
     for entry in &securities {
-        keys.set_security(entry);
+        keys.set_security(Scope::Server, entry);
     }
     let stored_registrations = store.registrations().context("cannot load registrations")?;
     let certificate = certificate(args)?;
@@ -289,14 +326,49 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind http socket {}", args.http))?;
     lines.push(format!("http listening on {}", listener.local_addr().context("http socket has no address")?));
+    let bs_listener = match args.bs_http.0 {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind bs-http socket {addr}"))?;
+            lines.push(format!(
+                "bs-http listening on {}",
+                listener.local_addr().context("bs-http socket has no address")?
+            ));
+            Some(listener)
+        }
+        None => None,
+    };
     for line in lines {
         println!("{line}");
     }
 
-    let shared =
-        Arc::new(Shared { faces: started.faces.clone(), bootstrap: started.bootstrap.clone(), store, keys, events });
-    let app = rest::router(shared);
     let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let shared = Shared {
+        faces: started.faces.clone(),
+        bootstrap: started.bootstrap.clone(),
+        store,
+        keys,
+        events,
+        scope: Scope::Server,
+    };
+    if let Some(listener) = bs_listener {
+        let bs_app = rest::bootstrap_router(Arc::new(Shared { scope: Scope::Bootstrap, ..shared.clone() }));
+        let mut stopped = stop_seen.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                while !*stopped.borrow_and_update() {
+                    if stopped.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            if let Err(error) = axum::serve(listener, bs_app).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %error, "bs-http server failed");
+            }
+        });
+    }
+    let app = rest::router(Arc::new(shared));
     let http = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = stopping.send(true);

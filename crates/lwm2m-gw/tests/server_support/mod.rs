@@ -43,7 +43,7 @@ impl Gw {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stderr.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lwm2m-gw"))
             .args(["server", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0", "--bs-coap", "127.0.0.1:0"])
-            .args(["--bs-coaps", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir"])
+            .args(["--bs-coaps", "127.0.0.1:0", "--http", "127.0.0.1:0", "--bs-http", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
@@ -62,7 +62,7 @@ impl Gw {
         });
         let mut addrs = HashMap::new();
         let mut gw = Self { child, addrs: HashMap::new() };
-        while !addrs.contains_key("http") {
+        while !(addrs.contains_key("http") && addrs.contains_key("bs-http")) {
             let line = rx.recv_timeout(Duration::from_secs(30)).expect("the server prints its addresses");
             let (face, addr) = line.split_once(" listening on ").expect("an address line");
             addrs.insert(face.to_owned(), addr.parse().expect("a socket address"));
@@ -74,6 +74,11 @@ impl Gw {
     /// The address of face `name`.
     pub fn addr(&self, name: &str) -> SocketAddr {
         self.addrs[name]
+    }
+
+    /// One HTTP request to the Bootstrap Server's REST API: (status, body).
+    pub fn bs_http(&self, method: &str, path: &str, content_type: Option<&str>, body: &str) -> (u16, String) {
+        http(self.addr("bs-http"), method, path, content_type, body.as_bytes())
     }
 
     /// One HTTP request to the REST API: (status, body).
@@ -225,10 +230,13 @@ pub enum DeviceEvent {
     Answered(Code),
     /// An Execute arrived with these arguments.
     Executed(String, String),
+    /// Bootstrap-Finish arrived.
+    BootstrapFinished,
 }
 
 enum Command2 {
     Register { endpoint: String, links: String, lifetime: u32 },
+    BootstrapRequest { endpoint: String },
     Set(PrefixedPath, Value),
     Notify,
     Stop,
@@ -312,6 +320,7 @@ impl Device {
             values: values.clone(),
             observers: Vec::new(),
             register_token: None,
+            bootstrap_mode: false,
         };
         let flag = stop.clone();
         let thread = std::thread::spawn(move || runner.run(&flag));
@@ -324,13 +333,18 @@ impl Device {
         self.commands.send(command).unwrap();
     }
 
+    /// Sends Bootstrap-Request for `endpoint`.
+    pub fn bootstrap_request(&self, endpoint: &str) {
+        self.commands.send(Command2::BootstrapRequest { endpoint: endpoint.to_owned() }).unwrap();
+    }
+
     /// Waits for the Register answer: the location, or the refusal code.
     pub fn registered(&self) -> Result<String, Code> {
         loop {
             match self.events.recv_timeout(Duration::from_secs(20)).expect("an answer to register") {
                 DeviceEvent::Registered(location) => return Ok(location),
                 DeviceEvent::Answered(code) => return Err(code),
-                DeviceEvent::Executed(..) => {}
+                DeviceEvent::Executed(..) | DeviceEvent::BootstrapFinished => {}
             }
         }
     }
@@ -362,6 +376,7 @@ struct Runner<F> {
     /// (peer, token, observed path, content format)
     observers: Vec<(Peer, coap::Token, PrefixedPath, ContentFormat, bool)>,
     register_token: Option<coap::Token>,
+    bootstrap_mode: bool,
 }
 
 impl<F: Face> Runner<F> {
@@ -409,6 +424,13 @@ impl<F: Face> Runner<F> {
                     self.face.coap().send_request(now, Peer::udp(self.server), request, Reliability::Confirmable);
                 self.register_token = token.ok();
             }
+            Command2::BootstrapRequest { endpoint } => {
+                let request = Request::post("/bs").with_query(&format!("ep={endpoint}"));
+                let token =
+                    self.face.coap().send_request(now, Peer::udp(self.server), request, Reliability::Confirmable);
+                self.register_token = token.ok();
+                self.bootstrap_mode = true;
+            }
             Command2::Set(path, value) => {
                 self.values.lock().unwrap().insert(path, value);
             }
@@ -449,7 +471,7 @@ impl<F: Face> Runner<F> {
                     .get_all(OptionNumber::LOCATION_PATH)
                     .map(|s| String::from_utf8_lossy(s).into_owned())
                     .collect();
-                let report = if response.code == Code::CREATED {
+                let report = if response.code == Code::CREATED && !self.bootstrap_mode {
                     DeviceEvent::Registered(format!("/{}", location.join("/")))
                 } else {
                     DeviceEvent::Answered(response.code)
@@ -477,7 +499,11 @@ impl<F: Face> Runner<F> {
             }
             return self.read(&paths, reply, true);
         }
-        let Ok(path) = path_text.parse::<PrefixedPath>() else { return Response::new(Code::NOT_FOUND) };
+        let path = match path_text.parse::<PrefixedPath>() {
+            Ok(path) => path,
+            Err(_) if path_text == "/bs" => PrefixedPath::plain(Path::Root),
+            Err(_) => return Response::new(Code::NOT_FOUND),
+        };
         match request.method {
             Code::GET if accept == Some(ContentFormat::LINK_FORMAT) => {
                 let values = self.values.lock().unwrap();
@@ -513,6 +539,10 @@ impl<F: Face> Runner<F> {
                     Err(_) => Response::new(Code::BAD_REQUEST),
                 }
             }
+            Code::POST if path_text == "/bs" => {
+                let _ = self.events.send(DeviceEvent::BootstrapFinished);
+                Response::new(Code::CHANGED)
+            }
             Code::POST if matches!(path.path, Path::Resource(..)) => {
                 let args = String::from_utf8_lossy(&request.payload).into_owned();
                 let _ = self.events.send(DeviceEvent::Executed(path_text, args));
@@ -522,7 +552,8 @@ impl<F: Face> Runner<F> {
                 let mut values = self.values.lock().unwrap();
                 let before = values.len();
                 values.retain(|p, _| !(p.prefix == path.prefix && path.path.contains(&p.path)));
-                if values.len() < before {
+                // Bootstrap-Delete of nothing succeeds too.
+                if values.len() < before || self.bootstrap_mode {
                     Response::new(Code::DELETED)
                 } else {
                     Response::new(Code::NOT_FOUND)
