@@ -101,6 +101,31 @@ fn read_write_execute_and_discover_reach_the_client() {
 }
 
 #[test]
+fn create_and_write_attributes_reach_the_client() {
+    let dir = temp_dir("create");
+    let gw = Gw::start(&dir);
+    let device = registered_device(&gw, "dev-create");
+    let body = r#"{"kind":"instance","id":1,"resources":[{"id":5700,"kind":"singleResource","value":"12.5","type":"FLOAT"},{"id":5701,"kind":"singleResource","value":"Cel","type":"STRING"}]}"#;
+    let created = gw.json("POST", "/api/clients/dev-create/3303?format=SENML_JSON", Some("application/json"), body);
+    assert_eq!(created["status"], "CREATED(201)");
+    assert_eq!(created["location"], "/3303/1");
+    let stored = device.values.lock().unwrap().get(&"/3303/1/5700".parse().unwrap()).cloned();
+    assert_eq!(stored, Some(Value::Float(12.5)));
+
+    let attributes = gw.json("PUT", "/api/clients/dev-create/3303/1/5700/attributes?pmin=5&pmax=60", None, "");
+    assert_eq!(attributes["status"], "CHANGED(204)");
+    let query = loop {
+        match device.events.recv_timeout(Duration::from_secs(5)).expect("write-attributes arrives") {
+            DeviceEvent::Attributes(path, query) => break (path, query),
+            _ => continue,
+        }
+    };
+    assert_eq!(query, ("/3303/1/5700".to_owned(), vec!["pmin=5".to_owned(), "pmax=60".to_owned()]));
+    let (status, _) = gw.http("PUT", "/api/clients/dev-create/3303/1/5700/attributes?pmin=x", None, "");
+    assert_eq!(status, 400, "an invalid attribute is refused before anything is sent");
+}
+
+#[test]
 fn composite_read_answers_each_path() {
     let dir = temp_dir("composite");
     let gw = Gw::start(&dir);

@@ -232,6 +232,8 @@ pub enum DeviceEvent {
     Executed(String, String),
     /// Bootstrap-Finish arrived.
     BootstrapFinished,
+    /// Write-Attributes arrived on this path with this query.
+    Attributes(String, Vec<String>),
 }
 
 enum Command2 {
@@ -344,7 +346,7 @@ impl Device {
             match self.events.recv_timeout(Duration::from_secs(20)).expect("an answer to register") {
                 DeviceEvent::Registered(location) => return Ok(location),
                 DeviceEvent::Answered(code) => return Err(code),
-                DeviceEvent::Executed(..) | DeviceEvent::BootstrapFinished => {}
+                DeviceEvent::Executed(..) | DeviceEvent::BootstrapFinished | DeviceEvent::Attributes(..) => {}
             }
         }
     }
@@ -524,7 +526,28 @@ impl<F: Face> Runner<F> {
                 }
                 response
             }
-            Code::PUT if request.payload.is_empty() => Response::new(Code::CHANGED),
+            Code::PUT if request.payload.is_empty() => {
+                let _ = self.events.send(DeviceEvent::Attributes(path_text, request.options.uri_query()));
+                Response::new(Code::CHANGED)
+            }
+            Code::POST if matches!(path.path, Path::Object(_)) => {
+                let cf = request.options.content_format().unwrap_or(ContentFormat::TLV);
+                let Ok(records) = format::decode(cf, &request.payload, &path, registry) else {
+                    return Response::new(Code::BAD_REQUEST);
+                };
+                let Some(Path::Resource(o, i, _) | Path::ResourceInstance(o, i, _, _)) =
+                    records.first().map(|r| r.path.path)
+                else {
+                    return Response::new(Code::BAD_REQUEST);
+                };
+                let mut values = self.values.lock().unwrap();
+                for record in records {
+                    values.insert(record.path, record.value);
+                }
+                Response::new(Code::CREATED)
+                    .with_option(OptionNumber::LOCATION_PATH, o.to_string())
+                    .with_option(OptionNumber::LOCATION_PATH, i.to_string())
+            }
             Code::PUT | Code::IPATCH => {
                 let cf = request.options.content_format().unwrap_or(ContentFormat::TEXT);
                 let target = if request.method == Code::IPATCH { PrefixedPath::plain(Path::Root) } else { path };
