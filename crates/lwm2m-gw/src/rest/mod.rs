@@ -19,10 +19,10 @@
 
 pub(crate) mod json;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, RawQuery, State};
@@ -240,22 +240,28 @@ fn parse_path(text: &str) -> Result<PrefixedPath, ApiError> {
 }
 
 impl Shared {
-    /// The face holding `endpoint` (a registration or an End-Device).
+    /// The face holding `endpoint` (a registration or an End-Device). When the endpoint
+    /// registered again on another face, the most recent registration wins (the older one
+    /// lingers in its engine until it expires).
     async fn locate(&self, endpoint: &EndpointName) -> Result<&ServerHandle, ApiError> {
+        let mut best: Option<(Instant, &ServerHandle)> = None;
         for face in &self.faces {
             let ep = endpoint.clone();
-            let found = face
+            let updated = face
                 .call(move |engine, _| {
                     let server = &engine.inner().server;
-                    server.registration(&ep).is_some() || server.end_device(&ep).is_some()
+                    let gateway = server.end_device(&ep).map(|device| device.gateway.clone());
+                    server.registration(gateway.as_ref().unwrap_or(&ep)).map(|reg| reg.updated_at)
                 })
                 .await
                 .map_err(internal)?;
-            if found {
-                return Ok(face);
+            if let Some(at) = updated {
+                if best.is_none_or(|(newest, _)| at > newest) {
+                    best = Some((at, face));
+                }
             }
         }
-        Err(ApiError::UnknownClient(endpoint.to_string()))
+        best.map(|(_, face)| face).ok_or_else(|| ApiError::UnknownClient(endpoint.to_string()))
     }
 
     /// Sends `request` to `endpoint` and waits for the answer at most `timeout`.
@@ -295,27 +301,36 @@ impl Shared {
 }
 
 async fn list_clients(State(shared): State<AppState>) -> Result<Response, ApiError> {
-    let mut all = Vec::new();
+    // Endpoint → (last update, JSON); an endpoint on two faces shows its newest registration.
+    let mut all: BTreeMap<String, (Instant, Json)> = BTreeMap::new();
     for face in &shared.faces {
         let listed = face
             .call(|engine, now| {
                 let server = &engine.inner().server;
-                let mut out: Vec<Json> = server
+                let mut out: Vec<(String, Instant, Json)> = server
                     .registrations()
-                    .map(|r| json::registration(r, now, server.is_awake(now, &r.endpoint)))
+                    .map(|r| {
+                        let json = json::registration(r, now, server.is_awake(now, &r.endpoint));
+                        (r.endpoint.to_string(), r.updated_at, json)
+                    })
                     .collect();
                 for device in server.end_devices() {
                     if let Some(gateway) = server.registration(&device.gateway) {
-                        out.push(json::end_device(device, gateway, now));
+                        let json = json::end_device(device, gateway, now);
+                        out.push((device.endpoint.to_string(), gateway.updated_at, json));
                     }
                 }
                 out
             })
             .await
             .map_err(internal)?;
-        all.extend(listed);
+        for (endpoint, at, json) in listed {
+            if all.get(&endpoint).is_none_or(|(newest, _)| at > *newest) {
+                all.insert(endpoint, (at, json));
+            }
+        }
     }
-    Ok(json_ok(Json::Array(all)))
+    Ok(json_ok(Json::Array(all.into_values().map(|(_, json)| json).collect())))
 }
 
 async fn get_client(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {

@@ -257,7 +257,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
                 }
                 Err(error) => {
                     tracing::info!(error = %error, "stored registration dropped");
-                    let _ = store.delete_registration(&stored.endpoint);
+                    let _ = store.delete_registration(&stored.endpoint, &stored.id);
                 }
             }
         }
