@@ -40,11 +40,17 @@ pub struct Gw {
 impl Gw {
     /// Starts the binary with its state in `dir` and waits for its address lines.
     pub fn start(dir: &FsPath) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// As [`Gw::start`], with extra command-line arguments.
+    pub fn start_with(dir: &FsPath, extra: &[&str]) -> Self {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stderr.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lwm2m-gw"))
             .args(["server", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0", "--bs-coap", "127.0.0.1:0"])
             .args(["--bs-coaps", "127.0.0.1:0", "--http", "127.0.0.1:0", "--bs-http", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(extra)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -266,6 +272,15 @@ impl Face for DtlsClient<Endpoint> {
     fn start(&mut self, now: Instant) {
         self.connect(now);
     }
+}
+
+/// A DTLS client endpoint with a certificate towards `server`.
+pub fn certificate_endpoint(
+    server: SocketAddr,
+    credentials: transport::CertificateCredentials,
+) -> DtlsClient<Endpoint> {
+    let credentials = ClientCredentials::Certificate(credentials);
+    DtlsClient::new(Arc::new(DtlsConfig::default()), credentials, server, plain_endpoint()).unwrap()
 }
 
 /// A plain endpoint.
