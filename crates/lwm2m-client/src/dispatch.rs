@@ -483,7 +483,7 @@ fn create(ctx: &mut DmContext<'_>, request: &Request, o: u16, outcome: &mut DmOu
     }
     let mut prepared = Vec::with_capacity(by_instance.len());
     for (i, records) in by_instance {
-        let groups = group_records(ctx.tree, records, &Path::Instance(o, i), true)?;
+        let groups = group_records(ctx.tree, records, &Path::Instance(o, i), Leniency::SkipUnwritable)?;
         let values: BTreeMap<u16, ResourceValue> =
             groups.into_iter().next().map(|(_, resources)| resources.into_iter().collect()).unwrap_or_default();
         prepared.push((i, values));
@@ -554,10 +554,24 @@ pub(crate) enum WriteMode {
 
 type Groups = BTreeMap<(u16, u16), BTreeMap<u16, ResourceValue>>;
 
+/// How [`group_records`] treats resources a server may not write or the model does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leniency {
+    /// Refuse them (4.05 / 4.04).
+    Strict,
+    /// Skip them (Create: read-only values in the payload are ignored).
+    SkipUnwritable,
+    /// Write every known resource whatever its operations; skip unknown ones (Bootstrap-Write).
+    Bootstrap,
+}
+
 /// Groups leaf records by instance and resource, typed and checked against the model.
-/// `lenient`: resources the model does not know, or may not write, are skipped (Create and
-/// Bootstrap-Write) instead of refused.
-fn group_records(tree: &ObjectTree, records: Vec<Record>, target: &Path, lenient: bool) -> Result<Groups, DmError> {
+fn group_records(
+    tree: &ObjectTree,
+    records: Vec<Record>,
+    target: &Path,
+    leniency: Leniency,
+) -> Result<Groups, DmError> {
     let mut groups = Groups::new();
     for record in records {
         let path = record.path.path;
@@ -572,17 +586,18 @@ fn group_records(tree: &ObjectTree, records: Vec<Record>, target: &Path, lenient
         let mut value = record.value;
         if let Some(model) = tree.resource_model(o, r) {
             if !model.operations.write {
-                if lenient {
-                    continue;
+                match leniency {
+                    Leniency::Strict => return Err(DmError::NotAllowed(format!("{path} is not writable"))),
+                    Leniency::SkipUnwritable => continue,
+                    Leniency::Bootstrap => {}
                 }
-                return Err(DmError::NotAllowed(format!("{path} is not writable")));
             }
             if model.multiple != ri.is_some() {
                 return Err(DmError::BadRequest(format!("{path} does not match the resource's multiplicity")));
             }
             value = value.coerce(model.data_type).map_err(|e| DmError::BadRequest(format!("{path}: {e}")))?;
         } else if tree.registry().object(o).is_some() {
-            if lenient {
+            if leniency != Leniency::Strict {
                 continue;
             }
             return Err(DmError::NotFound(Path::Resource(o, i, r)));
@@ -614,7 +629,8 @@ pub(crate) fn apply_write(
     mode: WriteMode,
 ) -> Result<Vec<Path>, DmError> {
     let bootstrap = mode == WriteMode::Bootstrap;
-    let groups = group_records(tree, records, target, bootstrap)?;
+    let leniency = if bootstrap { Leniency::Bootstrap } else { Leniency::Strict };
+    let groups = group_records(tree, records, target, leniency)?;
     let mut plans = Vec::with_capacity(groups.len());
     for ((o, i), resources) in groups {
         let object = tree.object(o).ok_or(DmError::NotFound(Path::Object(o)))?;
