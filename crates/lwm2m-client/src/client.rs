@@ -337,6 +337,17 @@ impl Client {
         self.drive(now);
     }
 
+    /// Registers again with every server that is not registered (after [`Client::deregister_all`]
+    /// or a failure), now.
+    pub fn register_all(&mut self, now: Instant) {
+        for session in self.sessions.values_mut() {
+            if matches!(session.state, RegState::Idle { .. }) {
+                session.state = RegState::Idle { retry_at: Some(now) };
+            }
+        }
+        self.drive(now);
+    }
+
     /// De-registers from every server.
     pub fn deregister_all(&mut self, now: Instant) {
         let ids: Vec<ServerId> = self.sessions.keys().copied().collect();
@@ -369,9 +380,7 @@ impl Client {
             records.extend(self.tree.records(now, path, true).unwrap_or_default());
         }
         let request = send::send_request(&records, self.tree.registry())?;
-        if session.sleeping {
-            self.request_update(now, server);
-        }
+        self.wake(now, server);
         let peer = self.sessions.get(&server).map(|s| s.peer.clone()).ok_or(SendError::UnknownServer(server))?;
         let token = self.endpoint.send_request(now, peer, request, Reliability::Confirmable)?;
         self.sends.insert(token, server);
@@ -489,6 +498,14 @@ impl Client {
             RegState::Registered { .. } => self.send_update(now, id),
             RegState::Registering { .. } | RegState::Updating { .. } => session.update_pending = true,
             _ => {}
+        }
+    }
+
+    /// Queue mode: an Update ends the sleep (once; later traffic waits for its answer).
+    fn wake(&mut self, now: Instant, id: ServerId) {
+        let Some(session) = self.sessions.get(&id) else { return };
+        if session.sleeping && matches!(session.state, RegState::Registered { .. }) {
+            self.send_update(now, id);
         }
     }
 
@@ -871,8 +888,8 @@ impl Client {
                 continue;
             }
             if !self.can_notify(observation.server) {
-                if self.sessions.get(&observation.server).is_some_and(|s| s.sleeping) && observation.dirty {
-                    self.request_update(now, observation.server);
+                if observation.dirty {
+                    self.wake(now, observation.server);
                 }
                 continue;
             }

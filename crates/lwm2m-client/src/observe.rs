@@ -238,4 +238,19 @@ mod tests {
         assert!(!obs.decide(start + Duration::from_secs(29), &attrs, &record(1.0)));
         assert!(obs.decide(start + Duration::from_secs(30), &attrs, &record(1.0)));
     }
+
+    #[test]
+    fn epmin_delays_evaluation_and_epmax_catches_unsignalled_changes() {
+        let start = Instant::now();
+        let attrs = NotificationAttributes { epmin: Some(5), epmax: Some(20), ..Default::default() };
+        let mut obs = observation(start, 1.0);
+        obs.dirty = true;
+        assert!(!obs.decide(start + Duration::from_secs(1), &attrs, &record(2.0)), "epmin not over");
+        assert_eq!(obs.deadline(&attrs), Some(start + Duration::from_secs(5)));
+        assert!(obs.decide(start + Duration::from_secs(5), &attrs, &record(2.0)));
+        obs.sent(start + Duration::from_secs(5), record(2.0));
+        // A change nobody signalled is found at the next epmax evaluation.
+        assert_eq!(obs.deadline(&attrs), Some(start + Duration::from_secs(25)));
+        assert!(obs.decide(start + Duration::from_secs(25), &attrs, &record(3.0)));
+    }
 }

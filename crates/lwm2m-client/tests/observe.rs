@@ -101,3 +101,51 @@ fn default_notification_mode_con_makes_notifications_confirmable() {
     assert_eq!(types.last(), Some(&MessageType::Confirmable));
     assert_eq!(types.get(1), Some(&MessageType::NonConfirmable), "NON before /1/0/26 was set");
 }
+
+#[test]
+fn observe_composite_notifies_when_any_member_changes() {
+    let (mut sim, client, server) = registered(23, 86_400, "U");
+    let names = lwm2m::format::senml::encode_paths(
+        coap::ContentFormat::SENML_CBOR,
+        &[
+            lwm2m::PrefixedPath::plain(Path::Resource(3303, 0, 5700)),
+            lwm2m::PrefixedPath::plain(Path::Resource(3, 0, 0)),
+        ],
+    )
+    .expect("encodes");
+    let fetch = Request::new(Code::FETCH, "/")
+        .with_option(coap::OptionNumber::OBSERVE, Vec::new())
+        .with_payload(coap::ContentFormat::SENML_CBOR, names);
+    let (now, to) = (sim.now(), sim.peer(client));
+    let token = sim[server].send_request(now, to, fetch, Reliability::Confirmable).expect("sent");
+    sim.run_until(|s| s[server].has_event(), support::WAIT);
+    assert!(matches!(sim[server].poll_event(), Some(Event::Response { token: t, .. }) if t == token));
+    set(&mut sim, client, 23.0);
+    let (_, response) = next_notification(&mut sim, server);
+    assert_eq!(response.options.content_format(), Some(coap::ContentFormat::SENML_CBOR));
+    let records = lwm2m::format::decode(
+        coap::ContentFormat::SENML_CBOR,
+        &response.payload,
+        &lwm2m::PrefixedPath::plain(Path::Root),
+        &lwm2m::Registry::bundled(),
+    )
+    .expect("decodes");
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].value, Value::Float(23.0));
+}
+
+#[test]
+fn queue_mode_wakes_with_an_update_before_the_notification() {
+    let (mut sim, client, server) = registered(24, 86_400, "UQ");
+    observe(&mut sim, server, client, "/3303/0/5700");
+    let event = support::wait_event(&mut sim, client, |e| matches!(e, lwm2m_client::ClientEvent::Sleeping { .. }));
+    assert!(matches!(event, lwm2m_client::ClientEvent::Sleeping { .. }));
+    set(&mut sim, client, 24.0);
+    let (peer, token, update) = support::next_request(&mut sim, server);
+    assert_eq!(update.path(), "/rd/c1", "Update first");
+    sim.run_for(Duration::from_secs(1), |_| {});
+    assert!(!sim[server].has_event(), "the notification waits for the Update's answer");
+    support::answer(&mut sim, server, &peer, token, Response::new(Code::CHANGED));
+    let (_, response) = next_notification(&mut sim, server);
+    assert_eq!(response.payload, b"24.0");
+}

@@ -120,3 +120,33 @@ fn registration_update_trigger_sends_an_update() {
     let (_, _, update) = next_request(&mut sim, server);
     assert_eq!(update.path(), "/rd/c1");
 }
+
+#[test]
+fn disable_deregisters_and_registers_again_after_the_disable_timeout() {
+    let (mut sim, client, server) = registered(7, 86_400, "U");
+    let timeout = coap::Request::put("/1/0/5").with_payload(ContentFormat::TEXT, b"60".to_vec());
+    assert_eq!(support::ask(&mut sim, server, client, timeout).code, Code::CHANGED);
+    assert_eq!(support::ask(&mut sim, server, client, coap::Request::post("/1/0/4")).code, Code::CHANGED);
+    let (peer, token, request) = next_request(&mut sim, server);
+    assert_eq!((request.method, request.path()), (Code::DELETE, "/rd/c1".to_owned()));
+    answer(&mut sim, server, &peer, token, Response::new(Code::DELETED));
+    let disabled_at = sim.now();
+    let (_, register) = accept_register(&mut sim, server, "c2");
+    assert_eq!(register.path(), "/rd");
+    let silent = sim.now() - disabled_at;
+    assert!(silent >= Duration::from_secs(59) && silent <= Duration::from_secs(61), "silent for {silent:?}");
+}
+
+#[test]
+fn register_all_registers_again_after_deregister() {
+    let (mut sim, client, server) = registered(8, 300, "U");
+    let now = sim.now();
+    sim[client].deregister_all(now);
+    let (peer, token, _) = next_request(&mut sim, server);
+    answer(&mut sim, server, &peer, token, Response::new(Code::DELETED));
+    wait_event(&mut sim, client, |e| matches!(e, ClientEvent::Deregistered { .. }));
+    let now = sim.now();
+    sim[client].register_all(now);
+    accept_register(&mut sim, server, "c9");
+    wait_event(&mut sim, client, |e| matches!(e, ClientEvent::Registered { location, .. } if location == "/rd/c9"));
+}
