@@ -337,6 +337,17 @@ impl Client {
         self.drive(now);
     }
 
+    /// Registers again with `server` now, even if registered (pitfall 7: a 1.0/1.1 server wants a
+    /// Register after every new DTLS session; the runtime calls this after a full handshake).
+    pub fn register_again(&mut self, now: Instant, server: ServerId) {
+        if let Some(session) = self.sessions.get_mut(&server) {
+            if !matches!(session.state, RegState::Registering { .. } | RegState::Deregistering { .. }) {
+                session.state = RegState::Idle { retry_at: Some(now) };
+            }
+        }
+        self.drive(now);
+    }
+
     /// Registers again with every server that is not registered (after [`Client::deregister_all`]
     /// or a failure), now.
     pub fn register_all(&mut self, now: Instant) {
@@ -510,7 +521,12 @@ impl Client {
     }
 
     fn send_update(&mut self, now: Instant, id: ServerId) {
-        let Some(settings) = self.server_settings(now, id) else { return };
+        let Some(settings) = self.server_settings(now, id) else {
+            // The Server instance is gone: so is the session.
+            self.sessions.remove(&id);
+            self.observations.remove_server(id);
+            return;
+        };
         let Some(session) = self.sessions.get(&id) else { return };
         let links = self.links(session.version);
         let request = registration::update_request(session, &settings, &links);
