@@ -147,9 +147,14 @@ impl Observations {
         self.by_key.remove(&(peer.clone(), token))
     }
 
-    /// Ends every observation of `server` (it registered again or went away).
-    pub fn remove_server(&mut self, server: ServerId) {
-        self.by_key.retain(|_, o| o.server != server);
+    /// Ends every observation of `server` (it registered again or went away); returns their keys.
+    pub fn remove_server(&mut self, server: ServerId) -> Vec<(Peer, Token)> {
+        let keys: Vec<(Peer, Token)> =
+            self.by_key.iter().filter(|(_, o)| o.server == server).map(|(k, _)| k.clone()).collect();
+        for key in &keys {
+            self.by_key.remove(key);
+        }
+        keys
     }
 
     /// Marks the observations watching `changed` as dirty.
