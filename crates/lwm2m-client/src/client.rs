@@ -51,6 +51,9 @@ pub struct ClientConfig {
     pub retry_delay: Duration,
     /// Largest margin before lifetime expiry at which Update is sent.
     pub update_margin: Duration,
+    /// Failed Registers in a row after which the client bootstraps (when it has a bootstrap
+    /// account and the server's `/1/x/16` Bootstrap on Registration Failure is not false).
+    pub register_attempts: u32,
 }
 
 impl ClientConfig {
@@ -59,7 +62,14 @@ impl ClientConfig {
     pub fn new(endpoint_name: EndpointName) -> Self {
         let coap = Arc::new(EndpointConfig::default());
         let update_margin = coap.max_transmit_wait();
-        Self { endpoint_name, version: Version::V1_1, coap, retry_delay: Duration::from_secs(30), update_margin }
+        Self {
+            endpoint_name,
+            version: Version::V1_1,
+            coap,
+            retry_delay: Duration::from_secs(30),
+            update_margin,
+            register_attempts: 3,
+        }
     }
 }
 
@@ -695,6 +705,12 @@ impl Client {
                 self.endpoint.forget_observer(&peer, token);
             }
         }
+        if let Some(path) = outcome.cancel_observations {
+            for (peer, token) in self.observations.remove_path(id, &path) {
+                // A 1.0 server cancelled through Write-Attributes: the observation just stops.
+                self.endpoint.forget_observer(&peer, token);
+            }
+        }
         let mut servers_to_update = Vec::new();
         for path in &outcome.changed {
             self.observations.mark_changed(path);
@@ -768,6 +784,7 @@ impl Client {
         }
         match (&session.state, response) {
             (RegState::Registering { .. }, Some(r)) if r.code == Code::CREATED => {
+                session.failures = 0;
                 session.location = registration::location_of(r);
                 session.state = RegState::Registered { update_at };
                 session.sleeping = false;
@@ -785,7 +802,17 @@ impl Client {
             }
             (RegState::Registering { .. }, other) => {
                 session.state = RegState::Idle { retry_at: Some(retry_at) };
+                session.failures = session.failures.saturating_add(1);
+                let give_up = session.failures >= self.config.register_attempts;
                 self.emit(ClientEvent::RegistrationFailed { server: id, code: other.map(|r| r.code) });
+                let bootstrap_allowed = self.server_settings(now, id).is_none_or(|s| s.bootstrap_on_failure);
+                if give_up && bootstrap_allowed && bootstrap::bootstrap_account(&self.tree, now).is_some() {
+                    tracing::info!(server = %id, "registration keeps failing; bootstrapping");
+                    if let Some(session) = self.sessions.get_mut(&id) {
+                        session.state = RegState::Idle { retry_at: None };
+                    }
+                    self.start_bootstrap(now);
+                }
             }
             (RegState::Updating { .. }, Some(r)) if r.code.is_success() => {
                 session.state = RegState::Registered { update_at };
