@@ -16,16 +16,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coap::{Code, Endpoint, EndpointConfig, Engine, Event, Peer, Reliability, Request, Response, Token, Transmit};
-use lwm2m::{EndpointName, ExecuteArguments, NotificationAttributes, Path, Record, ServerDefaults, Value, Version};
+use coap::{Code, Endpoint, Engine, Event, Peer, Reliability, Request, Response, Token, Transmit};
+use lwm2m::{NotificationAttributes, Path, Record, ServerDefaults, Value, Version};
 
 use crate::bootstrap::{self, BootstrapState};
 use crate::dispatch::{self, DmContext, DmError, ADVERTISED_FORMATS};
 use crate::object::{Action, ResourceChange, ResourceValue, ServerId};
-use crate::objects::security::{SecurityInstance, SecurityMode};
+use crate::objects::security::SecurityInstance;
 use crate::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
 use crate::observe::{Observation, Observations};
 use crate::queue;
@@ -33,175 +32,12 @@ use crate::registration::{self, RegState, ServerSession};
 use crate::send::{self, SendError};
 use crate::tree::ObjectTree;
 
+pub use crate::config::{ClientConfig, Connection};
+pub use crate::event::ClientEvent;
 pub use crate::registration::ServerAddrError;
 
 /// Most events kept for the application; older ones are dropped beyond this.
 const MAX_EVENTS: usize = 1024;
-
-/// Static settings of a client.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// `ep=`.
-    pub endpoint_name: EndpointName,
-    /// Highest LwM2M version to register with (1.1; falls back to 1.0 on 4.12).
-    pub version: Version,
-    /// CoAP settings.
-    pub coap: Arc<EndpointConfig>,
-    /// Wait before registering again after a failure.
-    pub retry_delay: Duration,
-    /// Largest margin before lifetime expiry at which Update is sent.
-    pub update_margin: Duration,
-    /// Failed Registers in a row after which the client bootstraps (when it has a bootstrap
-    /// account and the server's `/1/x/16` Bootstrap on Registration Failure is not false).
-    pub register_attempts: u32,
-}
-
-impl ClientConfig {
-    /// Defaults for `endpoint_name`: LwM2M 1.1, default CoAP settings, retry after 30 s, Update
-    /// margin MAX_TRANSMIT_WAIT.
-    pub fn new(endpoint_name: EndpointName) -> Self {
-        let coap = Arc::new(EndpointConfig::default());
-        let update_margin = coap.max_transmit_wait();
-        Self {
-            endpoint_name,
-            version: Version::V1_1,
-            coap,
-            retry_delay: Duration::from_secs(30),
-            update_margin,
-            register_attempts: 3,
-        }
-    }
-}
-
-/// What the runtime needs to reach one server.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Connection {
-    /// The server (`None`: the bootstrap server).
-    pub server: Option<ServerId>,
-    /// `/0/x/0`.
-    pub uri: String,
-    /// Resolved address.
-    pub addr: SocketAddr,
-    /// Whether the URI is `coaps://` (DTLS needed).
-    pub secure: bool,
-    /// `/0/x/2`.
-    pub mode: SecurityMode,
-    /// `/0/x/3` PSK identity or our certificate.
-    pub identity: Vec<u8>,
-    /// `/0/x/5` PSK or our private key.
-    pub secret_key: Vec<u8>,
-    /// `/0/x/4` server certificate or public key.
-    pub server_public_key: Vec<u8>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("server", &self.server)
-            .field("uri", &self.uri)
-            .field("addr", &self.addr)
-            .field("secure", &self.secure)
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    fn new(server: Option<ServerId>, account: &SecurityInstance) -> Result<Self, ServerAddrError> {
-        let (addr, secure) = registration::parse_server_uri(&account.uri)?;
-        Ok(Self {
-            server,
-            uri: account.uri.clone(),
-            addr,
-            secure,
-            mode: account.mode,
-            identity: account.identity.clone(),
-            secret_key: account.secret_key.clone(),
-            server_public_key: account.server_public_key.clone(),
-        })
-    }
-}
-
-/// What the client reports to the application.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientEvent {
-    /// The runtime must be able to reach this server (set up DTLS for `coaps://`).
-    ConnectionNeeded(Connection),
-    /// Registered (2.01) with a server.
-    Registered {
-        /// The server.
-        server: ServerId,
-        /// LwM2M version the registration uses.
-        version: Version,
-        /// Registration path (`/rd/5a3f`).
-        location: String,
-    },
-    /// Register failed; retried after the retry delay.
-    RegistrationFailed {
-        /// The server.
-        server: ServerId,
-        /// The server's code, `None` for a timeout or local failure.
-        code: Option<Code>,
-    },
-    /// Update answered 2.04.
-    Updated {
-        /// The server.
-        server: ServerId,
-    },
-    /// De-registered (or the De-register ended).
-    Deregistered {
-        /// The server.
-        server: ServerId,
-    },
-    /// Queue mode: nothing expected from this server until we send again.
-    Sleeping {
-        /// The server.
-        server: ServerId,
-    },
-    /// Bootstrap-Request sent.
-    BootstrapStarted,
-    /// Bootstrap-Finish accepted; registration with the configured servers follows.
-    BootstrapFinished,
-    /// Bootstrap failed (refused, timed out, no bootstrap account).
-    BootstrapFailed {
-        /// Why.
-        reason: String,
-    },
-    /// `/3/0/4` executed.
-    RebootRequested,
-    /// `/3/0/5` executed.
-    FactoryResetRequested,
-    /// An executable resource of an application object ran.
-    Executed {
-        /// The resource.
-        path: Path,
-        /// Its arguments.
-        arguments: ExecuteArguments,
-    },
-    /// A server wrote a resource of an application object (object ID ≥ 3).
-    WriteApplied {
-        /// The server.
-        server: ServerId,
-        /// The resource.
-        path: Path,
-    },
-    /// A Send was answered with success.
-    SendAcknowledged {
-        /// The server.
-        server: ServerId,
-        /// The handle [`Client::send`] returned.
-        token: Token,
-    },
-    /// A Send failed.
-    SendFailed {
-        /// The server.
-        server: ServerId,
-        /// The handle [`Client::send`] returned.
-        token: Token,
-        /// The server's code, `None` for a timeout.
-        code: Option<Code>,
-    },
-}
 
 /// The LwM2M client engine. See the module docs for the runtime interface.
 #[derive(Debug)]
