@@ -85,8 +85,9 @@ impl Client {
         &self.tree
     }
 
-    /// The object tree, mutable. Call [`Client::value_changed`] for values changed through it
-    /// and [`Client::objects_changed`] after adding or removing instances.
+    /// The object tree, mutable. Call [`Client::value_changed`] for values changed through it,
+    /// [`Client::objects_changed`] after adding or removing instances, and [`Client::start`]
+    /// again after changing server accounts (`/0`, `/1`).
     pub fn tree_mut(&mut self) -> &mut ObjectTree {
         &mut self.tree
     }
