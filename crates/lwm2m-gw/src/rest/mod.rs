@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -96,6 +96,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(get_bootstrap).post(post_bootstrap).put(post_bootstrap).delete(delete_bootstrap),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such resource") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
 
@@ -113,6 +114,7 @@ pub(crate) fn bootstrap_router(shared: Arc<Shared>) -> Router {
             get(get_bootstrap).post(post_bootstrap).put(post_bootstrap).delete(delete_bootstrap),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such resource") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
 
@@ -444,9 +446,6 @@ async fn client_operation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if body.len() > MAX_BODY {
-        return Err(ApiError::Invalid(format!("body larger than {MAX_BODY} bytes")));
-    }
     let endpoint = endpoint_name(&ep)?;
     let items = query_items(query.as_deref());
     let timeout = timeout_of(&items);
