@@ -184,6 +184,21 @@ fn observe_notifications_arrive_on_the_event_stream() {
 }
 
 #[test]
+fn send_data_arrives_on_the_event_stream() {
+    let dir = temp_dir("send");
+    let gw = Gw::start(&dir);
+    let device = registered_device(&gw, "dev-send");
+    let mut events = Events::open(gw.addr("http"), "dev-send");
+    device.send_data(r#"[{"bn":"/3303/0/","n":"5700","v":19.5},{"n":"5701","vs":"Cel"}]"#);
+    let sent = events.next("SEND", Duration::from_secs(10)).expect("a SEND event");
+    assert_eq!(sent["ep"], "dev-send");
+    let instance = &sent["val"]["/3303/0"];
+    assert_eq!(instance["kind"], "instance", "{sent}");
+    let resources = instance["resources"].as_array().unwrap();
+    assert!(resources.iter().any(|r| r["id"] == 5700 && r["value"] == "19.5"), "{sent}");
+}
+
+#[test]
 fn a_silent_client_times_out_with_504() {
     let dir = temp_dir("timeout");
     let gw = Gw::start(&dir);

@@ -161,6 +161,12 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(error.to_string())
 }
 
+/// Runs a store call (a small SQLite transaction with fsync) without stalling the other tasks
+/// of this worker thread (the runtime is multi-threaded).
+fn durable<R>(call: impl FnOnce() -> R) -> R {
+    tokio::task::block_in_place(call)
+}
+
 fn json_ok(value: Json) -> Response {
     (StatusCode::OK, axum::Json(value)).into_response()
 }
@@ -688,7 +694,7 @@ fn security_info(entry: &SecurityEntry) -> Result<SecurityInfo, ApiError> {
 }
 
 async fn list_security(State(shared): State<AppState>) -> Result<Response, ApiError> {
-    let entries = shared.store.securities(shared.scope).map_err(internal)?;
+    let entries = durable(|| shared.store.securities(shared.scope)).map_err(internal)?;
     Ok(json_ok(Json::Array(entries.iter().map(security_json).collect())))
 }
 
@@ -705,14 +711,14 @@ async fn put_security(State(shared): State<AppState>, body: Bytes) -> Result<Res
                 .map_err(invalid)?;
         }
     }
-    shared.store.put_security(shared.scope, &entry).map_err(internal)?;
+    durable(|| shared.store.put_security(shared.scope, &entry)).map_err(internal)?;
     shared.keys.set_security(shared.scope, &entry);
     tracing::info!(endpoint = %entry.endpoint, "security info stored");
     Ok(StatusCode::OK.into_response())
 }
 
 async fn delete_security(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {
-    let removed = shared.store.delete_security(shared.scope, &ep).map_err(internal)?;
+    let removed = durable(|| shared.store.delete_security(shared.scope, &ep)).map_err(internal)?;
     if let (Ok(endpoint), Scope::Server) = (EndpointName::new(&ep), shared.scope) {
         for face in &shared.faces {
             let endpoint = endpoint.clone();
@@ -728,14 +734,12 @@ async fn delete_security(State(shared): State<AppState>, UrlPath(ep): UrlPath<St
 }
 
 async fn list_bootstrap(State(shared): State<AppState>) -> Result<Response, ApiError> {
-    let configs: HashMap<String, Json> = shared.store.bootstraps().map_err(internal)?.into_iter().collect();
+    let configs: HashMap<String, Json> = durable(|| shared.store.bootstraps()).map_err(internal)?.into_iter().collect();
     Ok(json_ok(json!(configs)))
 }
 
 async fn get_bootstrap(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {
-    shared
-        .store
-        .bootstrap(&ep)
+    durable(|| shared.store.bootstrap(&ep))
         .map_err(internal)?
         .map(json_ok)
         .ok_or_else(|| ApiError::NotFound(format!("no bootstrap config for endpoint '{ep}'")))
@@ -758,14 +762,14 @@ async fn post_bootstrap(
             .map_err(invalid)?;
     }
     let doc = serde_json::to_value(&config).map_err(internal)?;
-    shared.store.put_bootstrap(&ep, &doc).map_err(internal)?;
+    durable(|| shared.store.put_bootstrap(&ep, &doc)).map_err(internal)?;
     shared.keys.set_bootstrap(&ep, &config);
     tracing::info!(endpoint = %ep, "bootstrap config stored");
     Ok(StatusCode::OK.into_response())
 }
 
 async fn delete_bootstrap(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {
-    let removed = shared.store.delete_bootstrap(&ep).map_err(internal)?;
+    let removed = durable(|| shared.store.delete_bootstrap(&ep)).map_err(internal)?;
     if let Ok(endpoint) = EndpointName::new(&ep) {
         for face in &shared.bootstrap {
             let endpoint = endpoint.clone();

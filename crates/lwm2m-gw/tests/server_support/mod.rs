@@ -245,6 +245,7 @@ pub enum DeviceEvent {
 enum Command2 {
     Register { endpoint: String, links: String, lifetime: u32 },
     BootstrapRequest { endpoint: String },
+    Send(Vec<u8>),
     Set(PrefixedPath, Value),
     Notify,
     Stop,
@@ -350,6 +351,11 @@ impl Device {
         self.commands.send(command).unwrap();
     }
 
+    /// Sends `POST /dp` (Send) with a SenML JSON payload.
+    pub fn send_data(&self, senml_json: &str) {
+        self.commands.send(Command2::Send(senml_json.as_bytes().to_vec())).unwrap();
+    }
+
     /// Sends Bootstrap-Request for `endpoint`.
     pub fn bootstrap_request(&self, endpoint: &str) {
         self.commands.send(Command2::BootstrapRequest { endpoint: endpoint.to_owned() }).unwrap();
@@ -447,6 +453,10 @@ impl<F: Face> Runner<F> {
                     self.face.coap().send_request(now, Peer::udp(self.server), request, Reliability::Confirmable);
                 self.register_token = token.ok();
                 self.bootstrap_mode = true;
+            }
+            Command2::Send(payload) => {
+                let request = Request::post("/dp").with_payload(ContentFormat::SENML_JSON, payload);
+                let _ = self.face.coap().send_request(now, Peer::udp(self.server), request, Reliability::Confirmable);
             }
             Command2::Set(path, value) => {
                 self.values.lock().unwrap().insert(path, value);
