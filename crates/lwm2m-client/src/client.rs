@@ -7,9 +7,10 @@
 //! `poll_transmit`, sleep until `poll_timeout`, then drain [`Client::poll_event`]. Each server's
 //! address comes from its `/0/x/0` URI, which must hold an IP literal (no DNS here). Outgoing
 //! datagrams carry `Peer { addr, identity: None }`; a runtime that runs DTLS (`coaps://`) sets
-//! up one [`transport`-style] session per address with the credentials given by
-//! [`ClientEvent::ConnectionNeeded`] (also listed by [`Client::connections`]) and routes
-//! datagrams by address.
+//! up one DTLS client session per address (e.g. the `transport` crate's `DtlsClient`, one socket
+//! per server) with the credentials given by [`ClientEvent::ConnectionNeeded`] (also listed by
+//! [`Client::connections`]), routes datagrams by address, and calls
+//! [`Client::register_again`] after a full handshake when the server wants it (pitfall 7).
 //!
 //! No I/O, no clock: every input carries `now`.
 
@@ -337,6 +338,17 @@ impl Client {
         self.drive(now);
     }
 
+    /// Registers again with `server` now, even if registered (pitfall 7: a 1.0/1.1 server wants a
+    /// Register after every new DTLS session; the runtime calls this after a full handshake).
+    pub fn register_again(&mut self, now: Instant, server: ServerId) {
+        if let Some(session) = self.sessions.get_mut(&server) {
+            if !matches!(session.state, RegState::Registering { .. } | RegState::Deregistering { .. }) {
+                session.state = RegState::Idle { retry_at: Some(now) };
+            }
+        }
+        self.drive(now);
+    }
+
     /// Registers again with every server that is not registered (after [`Client::deregister_all`]
     /// or a failure), now.
     pub fn register_all(&mut self, now: Instant) {
@@ -453,8 +465,8 @@ impl Client {
                 }
             }
         }
-        for id in self.sessions.keys() {
-            self.observations.remove_server(*id);
+        for id in self.sessions.keys().copied().collect::<Vec<_>>() {
+            self.drop_observations(id);
         }
         self.sessions = next;
     }
@@ -510,7 +522,12 @@ impl Client {
     }
 
     fn send_update(&mut self, now: Instant, id: ServerId) {
-        let Some(settings) = self.server_settings(now, id) else { return };
+        let Some(settings) = self.server_settings(now, id) else {
+            // The Server instance is gone: so is the session.
+            self.sessions.remove(&id);
+            self.drop_observations(id);
+            return;
+        };
         let Some(session) = self.sessions.get(&id) else { return };
         let links = self.links(session.version);
         let request = registration::update_request(session, &settings, &links);
@@ -548,7 +565,7 @@ impl Client {
                 session.state = RegState::Idle { retry_at: None };
             }
         }
-        self.observations.remove_server(id);
+        self.drop_observations(id);
     }
 
     fn start_bootstrap(&mut self, now: Instant) {
@@ -631,7 +648,7 @@ impl Client {
                 self.bootstrap = BootstrapState::Idle;
                 self.emit(ClientEvent::BootstrapFinished);
                 for id in self.sessions.keys().copied().collect::<Vec<_>>() {
-                    self.observations.remove_server(id);
+                    self.drop_observations(id);
                 }
                 self.sessions.clear();
                 self.reload_sessions(now);
@@ -674,7 +691,8 @@ impl Client {
                 due: false,
             };
             if !self.observations.insert(observation) {
-                tracing::debug!("observation table full");
+                tracing::debug!("observation table full; not serving this one");
+                self.endpoint.forget_observer(&peer, token);
             }
         }
         let mut servers_to_update = Vec::new();
@@ -696,6 +714,13 @@ impl Client {
             for id in self.sessions.keys().copied().collect::<Vec<_>>() {
                 self.request_update(now, id);
             }
+        }
+    }
+
+    /// Ends every observation of `server`, at the endpoint too (a new registration voids them).
+    fn drop_observations(&mut self, server: ServerId) {
+        for (peer, token) in self.observations.remove_server(server) {
+            self.endpoint.forget_observer(&peer, token);
         }
     }
 
@@ -747,7 +772,7 @@ impl Client {
                 session.state = RegState::Registered { update_at };
                 session.sleeping = false;
                 let (version, location, pending) = (session.version, session.location_path(), session.update_pending);
-                self.observations.remove_server(id);
+                self.drop_observations(id);
                 self.emit(ClientEvent::Registered { server: id, version, location });
                 if pending {
                     self.send_update(now, id);
@@ -773,7 +798,7 @@ impl Client {
             }
             (RegState::Updating { .. }, _) => {
                 // 4.04 (registration gone) or any other failure: Register again.
-                self.observations.remove_server(id);
+                self.drop_observations(id);
                 self.register(now, id);
             }
             (RegState::Deregistering { disable_until, .. }, _) => {

@@ -458,7 +458,8 @@ fn create(ctx: &mut DmContext<'_>, request: &Request, o: u16, outcome: &mut DmOu
         return Err(DmError::NotFound(path));
     }
     let free = ctx.tree.free_instance(o).ok_or_else(|| DmError::BadRequest("no free instance id".to_owned()))?;
-    let (records, picked) = match decode(ctx.tree, request, &path) {
+    let decoded = if request.payload.is_empty() { Ok(Vec::new()) } else { decode(ctx.tree, request, &path) };
+    let (records, picked) = match decoded {
         Ok(records) => (records, None),
         Err(DmError::BadRequest(_)) if request.options.content_format() == Some(ContentFormat::TLV) => {
             (decode(ctx.tree, request, &Path::Instance(o, free))?, Some(free))
@@ -486,6 +487,14 @@ fn create(ctx: &mut DmContext<'_>, request: &Request, o: u16, outcome: &mut DmOu
         let groups = group_records(ctx.tree, records, &Path::Instance(o, i), Leniency::SkipUnwritable)?;
         let values: BTreeMap<u16, ResourceValue> =
             groups.into_iter().next().map(|(_, resources)| resources.into_iter().collect()).unwrap_or_default();
+        // Mandatory resources a server can write must come with the Create (Core TS §6.3.6).
+        if let Some(model) = ctx.tree.registry().object(o) {
+            let missing =
+                model.resources.values().find(|r| r.mandatory && r.operations.write && !values.contains_key(&r.id));
+            if let Some(missing) = missing {
+                return Err(DmError::BadRequest(format!("create of /{o}/{i} lacks mandatory resource {}", missing.id)));
+            }
+        }
         prepared.push((i, values));
     }
     let created: Vec<u16> = prepared.iter().map(|(i, _)| *i).collect();

@@ -135,6 +135,9 @@ fn execute_create_delete_and_their_errors() {
     assert_eq!(ask(&mut sim, server, client, Request::delete("/3/0")).code, Code::METHOD_NOT_ALLOWED);
     assert_eq!(ask(&mut sim, server, client, Request::delete("/3303")).code, Code::METHOD_NOT_ALLOWED);
     assert_eq!(ask(&mut sim, server, client, Request::post("/9")).code, Code::NOT_FOUND);
+    let incomplete = br#"[{"n":"/1/3/1","v":60}]"#;
+    let create = Request::post("/1").with_payload(ContentFormat::SENML_JSON, incomplete.to_vec());
+    assert_eq!(ask(&mut sim, server, client, create).code, Code::BAD_REQUEST, "binding (/1/x/7) is mandatory");
 }
 
 #[test]

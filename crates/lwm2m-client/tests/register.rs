@@ -150,3 +150,38 @@ fn register_all_registers_again_after_deregister() {
     accept_register(&mut sim, server, "c9");
     wait_event(&mut sim, client, |e| matches!(e, ClientEvent::Registered { location, .. } if location == "/rd/c9"));
 }
+
+#[test]
+fn registration_and_updates_survive_a_lossy_link() {
+    for seed in 0..20 {
+        let mut sim = Sim::new(100 + seed);
+        let server = server_node(&mut sim);
+        let tree = tree(&[(ServerId(1), uri(&sim, server), 120, "U")], None, &[]);
+        let client = client_node(&mut sim, tree);
+        sim.link_both(client, server, |link| {
+            link.loss(0.2).duplicate(0.1);
+        });
+        let mut registers = 0;
+        let mut updates = 0;
+        sim.run_for(Duration::from_secs(1_800), |s| {
+            let now = s.now();
+            while let Some(event) = s[server].poll_event() {
+                if let coap::Event::Request { peer, token, request, .. } = event {
+                    let response = if request.path() == "/rd" {
+                        registers += 1;
+                        Response::new(Code::CREATED)
+                            .with_option(coap::OptionNumber::LOCATION_PATH, b"rd".to_vec())
+                            .with_option(coap::OptionNumber::LOCATION_PATH, b"x".to_vec())
+                    } else {
+                        updates += 1;
+                        Response::new(Code::CHANGED)
+                    };
+                    s[server].send_response(now, &peer, token, response).expect("answer");
+                }
+            }
+        });
+        assert!(registers >= 1, "seed {seed}: never registered");
+        assert!(updates >= 10, "seed {seed}: only {updates} updates in 30 min with lt=120");
+        assert!(sim[client].session(ServerId(1)).is_some());
+    }
+}
