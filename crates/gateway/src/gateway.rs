@@ -364,7 +364,13 @@ impl Gateway {
 
     fn on_server_event(&mut self, now: Instant, event: ServerEvent) {
         match event {
-            ServerEvent::Registered { registration, .. } => self.device_registered(now, &registration),
+            ServerEvent::Registered { registration, replaced } => {
+                if replaced.is_some() {
+                    // A new Register voids the device's observations (Core TS §6.2.1).
+                    self.end_relays_of(now, &registration.endpoint);
+                }
+                self.device_registered(now, &registration);
+            }
             ServerEvent::Updated { registration, .. } => self.device_registered(now, &registration),
             ServerEvent::Deregistered { registration } | ServerEvent::Expired { registration } => {
                 self.device_removed(now, &registration.endpoint);
@@ -520,6 +526,20 @@ impl Gateway {
             self.emit(GatewayEvent::InventoryChanged);
         }
         let Some(device) = self.devices.remove(endpoint) else { return };
+        self.end_relays_of(now, endpoint);
+        if let Some(object) = self.client.tree_mut().object_mut(GATEWAY_OBJECT) {
+            if let Err(error) = object.delete(device.instance) {
+                tracing::warn!(%error, "/25/{} not deleted", device.instance);
+            }
+        }
+        self.revoke(now, GATEWAY_OBJECT, device.instance);
+        self.update_prefixes();
+        self.emit(GatewayEvent::EndDeviceRemoved { endpoint: endpoint.clone(), prefix: device.prefix });
+        self.report(now, Path::Instance(GATEWAY_OBJECT, device.instance), true);
+    }
+
+    /// Ends every northbound observation carried out on `endpoint` with 4.04.
+    fn end_relays_of(&mut self, now: Instant, endpoint: &EndpointName) {
         let ended: Vec<ObservationId> = self
             .relays
             .iter()
@@ -531,15 +551,6 @@ impl Gateway {
         for observation in ended {
             self.end_relay(now, observation, Code::NOT_FOUND);
         }
-        if let Some(object) = self.client.tree_mut().object_mut(GATEWAY_OBJECT) {
-            if let Err(error) = object.delete(device.instance) {
-                tracing::warn!(%error, "/25/{} not deleted", device.instance);
-            }
-        }
-        self.revoke(now, GATEWAY_OBJECT, device.instance);
-        self.update_prefixes();
-        self.emit(GatewayEvent::EndDeviceRemoved { endpoint: endpoint.clone(), prefix: device.prefix });
-        self.report(now, Path::Instance(GATEWAY_OBJECT, device.instance), true);
     }
 
     fn update_prefixes(&mut self) {

@@ -445,7 +445,7 @@ impl Client {
             self.proxy_observations.remove(&key);
         }
         let result = self.endpoint.send_response(now, &handle.peer, handle.token, response);
-        if !self.endpoint.is_observing(handle.token) {
+        if result.is_err() {
             self.proxy_observations.remove(&key);
         }
         self.drive(now);
