@@ -152,6 +152,8 @@ pub(crate) struct DmOutcome {
     pub instances_changed: bool,
     /// Whether notification attributes changed.
     pub attributes_changed: bool,
+    /// LwM2M 1.0 Write-Attributes `cancel`: end this server's observations of the path.
+    pub cancel_observations: Option<Path>,
     /// An observation to start if the response is a success.
     pub observe: Option<ObserveTarget>,
 }
@@ -421,6 +423,9 @@ fn write_attributes(
     let data_type = ctx.tree.registry().data_type(path);
     ctx.attributes.write(path, &changes, data_type).map_err(|e| DmError::BadRequest(e.to_string()))?;
     outcome.attributes_changed = true;
+    if changes.cancel {
+        outcome.cancel_observations = Some(*path);
+    }
     Ok(Response::new(Code::CHANGED))
 }
 

@@ -46,7 +46,9 @@
 pub mod acl;
 pub mod bootstrap;
 pub mod client;
+pub mod config;
 pub mod dispatch;
+pub mod event;
 pub mod object;
 pub mod objects;
 pub mod observe;

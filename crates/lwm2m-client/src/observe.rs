@@ -175,6 +175,20 @@ impl Observations {
         keys
     }
 
+    /// Ends the observations of `server` on exactly `path` (1.0 `cancel`); returns their keys.
+    pub fn remove_path(&mut self, server: ServerId, path: &Path) -> Vec<(Peer, Token)> {
+        let keys: Vec<(Peer, Token)> = self
+            .by_key
+            .iter()
+            .filter(|(_, o)| o.server == server && !o.composite && o.paths.first() == Some(path))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &keys {
+            self.by_key.remove(key);
+        }
+        keys
+    }
+
     /// Marks the observations watching `changed` as dirty.
     pub fn mark_changed(&mut self, changed: &Path) {
         for observation in self.by_key.values_mut() {

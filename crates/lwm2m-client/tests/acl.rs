@@ -50,4 +50,18 @@ fn a_second_server_without_rights_gets_4_01() {
     assert_eq!(acl_instances(&sim), Some(3), "it goes with the instance");
     let r = ask(&mut sim, s1, client, Request::get("/2"));
     assert_eq!(r.code, Code::CONTENT);
+
+    // Each server reaches its own Server instance only.
+    assert_eq!(ask(&mut sim, s1, client, Request::get("/1/0/1")).code, Code::CONTENT);
+    assert_eq!(ask(&mut sim, s1, client, Request::get("/1/1/1")).code, Code::UNAUTHORIZED);
+    assert_eq!(ask(&mut sim, s2, client, Request::get("/1/1/1")).code, Code::CONTENT);
+    let r = ask(&mut sim, s2, client, Request::get("/1"));
+    let records = lwm2m::format::decode(
+        r.options.content_format().expect("format"),
+        &r.payload,
+        &lwm2m::PrefixedPath::plain(lwm2m::Path::Object(1)),
+        &lwm2m::Registry::bundled(),
+    )
+    .expect("decodes");
+    assert!(records.iter().all(|rec| rec.path.path.ids().get(1) == Some(&1)), "only /1/1 is shown to server 2");
 }

@@ -107,3 +107,20 @@ fn security_stays_unreadable_for_a_management_server() {
     let put = Request::put("/0/0/0").with_payload(ContentFormat::TEXT, b"coap://10.9.9.9".to_vec());
     assert_eq!(ask(&mut sim, server, client, put).code, Code::UNAUTHORIZED);
 }
+
+#[test]
+fn repeated_registration_failures_lead_to_bootstrap() {
+    let mut sim = Sim::new(54);
+    let bs = server_node(&mut sim);
+    let dm = server_node(&mut sim);
+    let tree = tree(&[(ServerId(1), uri(&sim, dm), 300, "U")], Some(uri(&sim, bs)), &[]);
+    let client = client_node(&mut sim, tree);
+    for _ in 0..3 {
+        let (peer, token, request) = next_request(&mut sim, dm);
+        assert_eq!(request.path(), "/rd");
+        answer(&mut sim, dm, &peer, token, Response::new(Code::FORBIDDEN));
+        wait_event(&mut sim, client, |e| matches!(e, ClientEvent::RegistrationFailed { .. }));
+    }
+    let (_, _, request) = next_request(&mut sim, bs);
+    assert_eq!(request.path(), "/bs", "bootstrap after the third failure");
+}

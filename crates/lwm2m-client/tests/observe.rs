@@ -149,3 +149,16 @@ fn queue_mode_wakes_with_an_update_before_the_notification() {
     let (_, response) = next_notification(&mut sim, server);
     assert_eq!(response.payload, b"24.0");
 }
+
+#[test]
+fn a_1_0_cancel_attribute_ends_the_observation() {
+    let (mut sim, client, server) = registered(25, 86_400, "U");
+    observe(&mut sim, server, client, "/3303/0/5700");
+    assert_eq!(sim[client].observations().len(), 1);
+    let cancel = Request::put("/3303/0/5700").with_query("cancel");
+    assert_eq!(ask(&mut sim, server, client, cancel).code, Code::CHANGED);
+    assert!(sim[client].observations().is_empty());
+    set(&mut sim, client, 30.0);
+    sim.run_for(Duration::from_secs(60), |_| {});
+    assert!(!sim[server].has_event(), "no notification after cancel");
+}
