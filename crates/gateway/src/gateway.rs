@@ -504,7 +504,11 @@ impl Gateway {
             sleeping: false,
             last_seen: now,
             lifetime: registration.lifetime,
-            binding: registration.binding.query_value(registration.version, registration.queue_mode),
+            binding: format!(
+                "{}{}",
+                registration.binding.query_value(Version::V1_1, false),
+                if registration.queue_mode { "Q" } else { "" }
+            ),
             version: registration.version.as_str().to_owned(),
             address: registration.peer.addr.to_string(),
             gateway_instance: known.map(|d| d.instance),
