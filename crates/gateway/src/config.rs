@@ -12,7 +12,9 @@ pub struct GatewayConfig {
     /// `{ep}`; e.g. `urn:dev:{ep}`.
     pub device_id_pattern: String,
     /// How long a northbound request may wait for a sleeping (queue-mode) End-Device before it is
-    /// answered 5.03 Service Unavailable.
+    /// answered 5.03 Service Unavailable. `queue_wait + request_timeout` should stay below the
+    /// north endpoint's `server_exchange_lifetime` and the distant server's response timeout
+    /// (93 s by default), or the late answer finds nobody waiting.
     pub queue_wait: Duration,
     /// How long a northbound request may wait for an awake End-Device's answer before it is
     /// answered 5.04 Gateway Timeout.
@@ -26,8 +28,8 @@ impl Default for GatewayConfig {
         Self {
             prefix_pattern: "d{n}".to_owned(),
             device_id_pattern: "{ep}".to_owned(),
-            queue_wait: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(60),
+            queue_wait: Duration::from_secs(45),
+            request_timeout: Duration::from_secs(40),
             idle_after: Duration::from_secs(300),
         }
     }

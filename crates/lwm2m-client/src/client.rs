@@ -576,6 +576,11 @@ impl Client {
 
     fn on_request(&mut self, now: Instant, peer: Peer, token: Token, request: &Request, observe: bool) {
         if self.bootstrap_peer(now) == Some(peer.addr) {
+            if proxy::is_proxied(&self.proxy_prefixes, request) {
+                // Bootstrap operations never target End-Devices (Gateway TS §8.1).
+                self.respond(now, &peer, token, Response::new(Code::METHOD_NOT_ALLOWED));
+                return;
+            }
             let reply = bootstrap::handle(&mut self.tree, now, request, self.config.version);
             self.respond(now, &peer, token, reply.response);
             if let BootstrapState::Waiting { deadline, .. } = &mut self.bootstrap {
