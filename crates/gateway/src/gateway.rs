@@ -27,6 +27,7 @@ use coap::Engine;
 use coap::{Code, ContentFormat, Peer, Reliability, Request, Response, Transmit};
 use lwm2m::format::{senml, Record};
 use lwm2m::{EndpointName, Path, Prefix, PrefixedPath, Registry, Value, Version};
+use lwm2m_client::acl;
 use lwm2m_client::objects::acl::{AclInstance, OBJECT_ID as ACL_OBJECT};
 use lwm2m_client::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
 use lwm2m_client::{Client, ClientEvent, ProxyHandle, ResourceChange, ResourceValue, ServerId};
@@ -49,6 +50,9 @@ const MAX_EVENTS: usize = 1024;
 const MAX_COMPOSITES: usize = 256;
 /// Most End-Devices (bounded by the `/25` instance space and the prefix counter).
 const MAX_DEVICES: usize = 4096;
+/// Most End-Devices remembered (prefix assignments, inventory entries), connected or not; the
+/// oldest disconnected ones are forgotten beyond this.
+const MAX_KNOWN: usize = 4 * MAX_DEVICES;
 /// Rounds of event draining per input (each round drains both engines).
 const MAX_ROUNDS: usize = 64;
 
@@ -420,6 +424,15 @@ impl Gateway {
                 break prefix;
             }
         };
+        if self.state.prefixes.len() >= MAX_KNOWN {
+            let forgotten =
+                self.state.prefixes.keys().find(|ep| !self.devices.keys().any(|d| d.as_str() == ep.as_str())).cloned();
+            let Some(forgotten) = forgotten else {
+                tracing::warn!(%endpoint, "prefix table full of connected devices");
+                return None;
+            };
+            self.state.prefixes.remove(&forgotten);
+        }
         self.state.prefix_counter = n;
         self.state.prefixes.insert(endpoint.as_str().to_owned(), prefix.as_str().to_owned());
         self.emit(GatewayEvent::StateChanged);
@@ -487,6 +500,9 @@ impl Gateway {
         let id = match self.inventory_ids.get(endpoint) {
             Some(id) => *id,
             None => {
+                if self.inventory_ids.len() >= MAX_KNOWN {
+                    self.forget_oldest_disconnected(now);
+                }
                 let Some(id) = self.client.tree().free_instance(INVENTORY_OBJECT) else { return };
                 self.inventory_ids.insert(endpoint.clone(), id);
                 id
@@ -518,6 +534,18 @@ impl Gateway {
             self.grant(now, INVENTORY_OBJECT, id, None);
         }
         self.emit(GatewayEvent::InventoryChanged);
+    }
+
+    /// Drops the inventory entry of the disconnected End-Device seen longest ago.
+    fn forget_oldest_disconnected(&mut self, now: Instant) {
+        let oldest = {
+            let inventory = objects::lock(&self.inventory);
+            inventory.entries.iter().filter(|(_, e)| !e.connected).min_by_key(|(_, e)| e.last_seen).map(|(id, _)| *id)
+        };
+        let Some(id) = oldest else { return };
+        objects::lock(&self.inventory).entries.remove(&id);
+        self.inventory_ids.retain(|_, i| *i != id);
+        self.revoke(now, INVENTORY_OBJECT, id);
     }
 
     fn device_removed(&mut self, now: Instant, endpoint: &EndpointName) {
@@ -617,6 +645,10 @@ impl Gateway {
     fn refuse(&mut self, now: Instant, handle: &ProxyHandle, error: &ProxyError) {
         tracing::debug!(%error, "northbound request refused");
         self.answer(now, handle, Response::new(Code::from(error)));
+    }
+
+    fn refuse_code(&mut self, now: Instant, handle: &ProxyHandle, code: Code) {
+        self.answer(now, handle, Response::new(code));
     }
 
     fn device_by_prefix(&self, prefix: &Prefix) -> Option<(EndpointName, Device)> {
@@ -826,6 +858,9 @@ impl Gateway {
                     DmRequest::Write { path, mode: WriteMode::PartialUpdate, records, format: None },
                 ));
             }
+            if let Some(code) = own.iter().find_map(|r| self.own_write_refused(now, handle.server, r.path.path)) {
+                return self.refuse_code(now, &handle, code);
+            }
             for record in own {
                 if let Err(error) = self.client.set_value(now, record.path.path, record.value) {
                     tracing::debug!(%error, "composite write on the gateway refused");
@@ -909,9 +944,47 @@ impl Gateway {
         self.finish_composite(now, id);
     }
 
-    /// The gateway's own records of a composite read.
-    fn own_records(&self, now: Instant, paths: &[Path]) -> Vec<Record> {
-        paths.iter().flat_map(|p| self.client.tree().records(now, p, true).unwrap_or_default()).collect()
+    /// Whether Access Control applies on the north side (more than one distant server).
+    fn enforce_acl(&self, now: Instant) -> bool {
+        self.server_ids(now).len() > 1
+    }
+
+    /// Why the gateway refuses a composite write of its own resource `path` by `server`: only
+    /// resources the model marks writable, outside Security/Server/Access Control, and allowed
+    /// by Access Control.
+    fn own_write_refused(&self, now: Instant, server: ServerId, path: Path) -> Option<Code> {
+        let (Path::Resource(o, i, r) | Path::ResourceInstance(o, i, r, _)) = path else {
+            return Some(Code::BAD_REQUEST);
+        };
+        if o <= ACL_OBJECT {
+            return Some(Code::METHOD_NOT_ALLOWED);
+        }
+        let Some(model) = self.client.tree().resource_model(o, r) else { return Some(Code::NOT_FOUND) };
+        if !model.operations.write {
+            return Some(Code::METHOD_NOT_ALLOWED);
+        }
+        if self.enforce_acl(now) && !acl::allowed(self.client.tree(), now, server, o, i, acl::Right::Write) {
+            return Some(Code::UNAUTHORIZED);
+        }
+        None
+    }
+
+    /// The gateway's own records of a composite read by `server` (Access Control applies).
+    fn own_records(&self, now: Instant, server: ServerId, paths: &[Path]) -> Vec<Record> {
+        let enforce = self.enforce_acl(now);
+        paths
+            .iter()
+            .flat_map(|p| self.client.tree().records(now, p, true).unwrap_or_default())
+            .filter(|r| {
+                !enforce
+                    || match r.path.path {
+                        Path::Resource(o, i, _) | Path::ResourceInstance(o, i, _, _) => {
+                            acl::allowed(self.client.tree(), now, server, o, i, acl::Right::Read)
+                        }
+                        _ => false,
+                    }
+            })
+            .collect()
     }
 
     /// Answers a composite request once every part is in.
@@ -926,7 +999,7 @@ impl Gateway {
         } else if composite.write {
             Response::new(Code::CHANGED)
         } else {
-            let mut records = self.own_records(now, &composite.own);
+            let mut records = self.own_records(now, composite.handle.server, &composite.own);
             records.extend(composite.records.iter().cloned());
             records.extend(composite.parts.values().flatten().cloned());
             proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, &self.registry)
@@ -949,7 +1022,7 @@ impl Gateway {
         if composite.outstanding > 0 {
             return;
         }
-        let mut records = self.own_records(now, &composite.own);
+        let mut records = self.own_records(now, composite.handle.server, &composite.own);
         records.extend(composite.parts.values().flatten().cloned());
         let response =
             proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, &self.registry)

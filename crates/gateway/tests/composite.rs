@@ -82,3 +82,35 @@ fn observe_composite_across_two_devices_notifies_on_each_change() {
     assert_eq!(value_at(&records, "/d2/3303/0/5700"), Some(Value::Float(26.5)), "{records:?}");
     assert_eq!(value_at(&records, "/d1/3303/0/5700"), Some(Value::Float(20.0)));
 }
+
+#[test]
+fn write_composite_mixing_a_device_and_the_gateway_reporting_setting_applies_both() {
+    let mut w = registered_world(34);
+    let a = w.add_device("sensor-a", 20.0);
+    let records = vec![
+        Record::new(prefixed("d1", "/3303/0/5750"), Value::String("porch".into())),
+        Record::new(PrefixedPath::plain("/33000/1/1".parse().expect("path")), Value::Boolean(false)),
+    ];
+    let write = DmRequest::WriteComposite { records, format: Some(ContentFormat::SENML_JSON) };
+    assert_eq!(w.ask(0, "gw", write).expect("answer").code, Code::CHANGED);
+    let now = w.sim.now();
+    assert_eq!(
+        w.sim[a].tree().resource(now, 3303, 0, 5750),
+        Some(ResourceValue::Single(Value::String("porch".into())))
+    );
+    assert_eq!(w.gateway().state().reporting.get(&1), Some(&false));
+}
+
+#[test]
+fn write_composite_may_not_touch_the_gateway_server_accounts() {
+    let mut w = registered_world(35);
+    let a = w.add_device("sensor-a", 20.0);
+    let records = vec![
+        Record::new(prefixed("d1", "/3303/0/5750"), Value::String("porch".into())),
+        Record::new(PrefixedPath::plain("/1/0/1".parse().expect("path")), Value::Integer(5)),
+    ];
+    let write = DmRequest::WriteComposite { records, format: Some(ContentFormat::SENML_JSON) };
+    assert_eq!(w.ask(0, "gw", write).expect("answer").code, Code::METHOD_NOT_ALLOWED);
+    let now = w.sim.now();
+    assert_eq!(w.sim[a].tree().resource(now, 3303, 0, 5750), None, "nothing was written");
+}
