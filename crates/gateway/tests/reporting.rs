@@ -73,3 +73,23 @@ fn a_device_that_expires_disappears_with_an_update() {
         "{read:?}"
     );
 }
+
+#[test]
+fn a_restarted_gateway_gives_a_known_device_its_persisted_prefix_and_reports_new_assignments() {
+    let mut state = gateway::GatewayState::default();
+    state.prefixes.insert("sensor-a".into(), "d7".into());
+    state.prefix_counter = 7;
+    let mut w = world_with_state(4, 1, gateway::GatewayConfig::default(), state);
+    w.wait_north(0, |e| matches!(e, ServerEvent::Registered { .. }));
+    w.add_device("sensor-a", 20.0);
+    w.add_device("sensor-b", 20.0);
+    let prefix = |w: &World, ep: &str| w.gateway().prefix_of(&lwm2m::EndpointName::new(ep).expect("valid")).cloned();
+    assert_eq!(prefix(&w, "sensor-a").map(|p| p.as_str().to_owned()), Some("d7".to_owned()));
+    assert_eq!(prefix(&w, "sensor-b").map(|p| p.as_str().to_owned()), Some("d8".to_owned()));
+    let events = &w.sim[w.gw].events;
+    let changed = events.iter().filter(|e| **e == gateway::GatewayEvent::StateChanged).count();
+    assert_eq!(changed, 1, "only the new assignment changes the state: {events:?}");
+    assert!(events.iter().any(
+        |e| matches!(e, gateway::GatewayEvent::EndDeviceAdded { endpoint, .. } if endpoint.as_str() == "sensor-a")
+    ));
+}

@@ -120,13 +120,37 @@ fn a_20_kb_blockwise_write_reaches_the_device_whole() {
 #[test]
 fn a_1_0_device_answering_tlv_is_served_in_senml_with_prefixed_names() {
     let mut w = registered_world(15);
-    w.add_device_with("old", Version::V1_0, 300, "U", 17.25, Vec::new());
+    let dev = w.add_device_with("old", Version::V1_0, 300, "U", 17.25, Vec::new());
     w.wait_north(0, |e| matches!(e, lwm2m_server::ServerEvent::EndDeviceRegistered { .. }));
+    // Record the content formats the device answers with.
+    let formats = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = formats.clone();
+    let gw = w.gw;
+    w.sim.link(dev, gw).intercept(move |bytes| {
+        if let Ok(message) = coap::Message::decode(bytes) {
+            if message.code == Code::CONTENT {
+                seen.borrow_mut().extend(message.options.content_format());
+            }
+        }
+        sim::Verdict::Pass
+    });
     let read = DmRequest::Read { path: "/3303/0".parse().expect("path"), format: Some(ContentFormat::SENML_JSON) };
     let answer = w.ask(0, "old", read).expect("answer");
     assert_eq!(answer.code, Code::CONTENT);
     let Content::Records(records) = answer.content else { panic!("records expected") };
     assert_eq!(value_at(&records, "/d1/3303/0/5700"), Some(Value::Float(17.25)), "{records:?}");
+    assert_eq!(*formats.borrow(), vec![ContentFormat::TLV], "the 1.0 device answered in TLV");
     let registration = w.gateway().server().registrations().find(|r| r.endpoint.as_str() == "old").cloned();
     assert_eq!(registration.map(|r| r.version), Some(Version::V1_0));
+}
+
+#[test]
+fn a_read_in_lwm2m_cbor_carries_the_prefix_in_the_ids() {
+    let mut w = registered_world(16);
+    w.add_device("sensor-a", 21.5);
+    let read = DmRequest::Read { path: "/3303/0".parse().expect("path"), format: Some(ContentFormat::LWM2M_CBOR) };
+    let answer = w.ask(0, "sensor-a", read).expect("answer");
+    assert_eq!(answer.code, Code::CONTENT);
+    let Content::Records(records) = answer.content else { panic!("records expected") };
+    assert_eq!(value_at(&records, "/d1/3303/0/5700"), Some(Value::Float(21.5)), "{records:?}");
 }

@@ -129,6 +129,11 @@ fn gateway_client(sim: &Sim, uris: &[String]) -> Client {
 
 /// `n_servers` distant servers and a started gateway (not registered yet).
 pub fn world(seed: u64, n_servers: usize, config: GatewayConfig) -> World {
+    world_with_state(seed, n_servers, config, GatewayState::default())
+}
+
+/// Like [`world`], the gateway starting from a persisted `state`.
+pub fn world_with_state(seed: u64, n_servers: usize, config: GatewayConfig, state: GatewayState) -> World {
     let mut sim = Sim::new(seed);
     let mut norths = Vec::new();
     for _ in 0..n_servers {
@@ -140,7 +145,7 @@ pub fn world(seed: u64, n_servers: usize, config: GatewayConfig) -> World {
     let client = gateway_client(&sim, &uris);
     let now = sim.now();
     let gw = sim.add_with(|seed| SimGateway {
-        gateway: Gateway::new(now, config, client, ServerConfig::default(), GatewayState::default(), seed),
+        gateway: Gateway::new(now, config, client, ServerConfig::default(), state, seed),
         north: north_addrs,
         events: Vec::new(),
     });
