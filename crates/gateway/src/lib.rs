@@ -14,6 +14,39 @@
 //! - [`proxy`]: translation of northbound requests for a prefix into southbound
 //!   [`lwm2m_server::DmRequest`]s and of the answers back (payload names get the prefix).
 //! - [`gateway`]: the [`Gateway`] itself and its call order.
+//!
+//! # Example
+//!
+//! A gateway whose north client has one distant server; starting it sends the Register north
+//! (with `</25>;ver=2.0`, no End-Device objects):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//!
+//! use gateway::{Face, Gateway, GatewayConfig, GatewayState};
+//! use lwm2m::EndpointName;
+//! use lwm2m_client::objects::{device, security, server};
+//! use lwm2m_client::{Client, ClientConfig, ObjectTree, ServerId};
+//! use lwm2m_server::ServerConfig;
+//!
+//! let now = Instant::now();
+//! let mut tree = ObjectTree::new(Arc::new(gateway::objects::registry()));
+//! tree.insert(Box::new(security::object(&[security::SecurityInstance::nosec("coap://192.0.2.10:5683", ServerId(1))])));
+//! tree.insert(Box::new(server::ServerObject::new(&[server::ServerInstance::new(ServerId(1), 300)])));
+//! tree.insert(Box::new(device::DeviceObject::new(&device::DeviceInfo::default())));
+//! let client = Client::new(now, ClientConfig::new(EndpointName::new("gw-001")?), tree, [1; 32]);
+//! let state = GatewayState::default(); // or the one the runtime persisted
+//! let mut gw = Gateway::new(now, GatewayConfig::default(), client, ServerConfig::default(), state, [2; 32]);
+//! gw.start(now);
+//! let mut buf = Vec::new();
+//! let (face, transmit) = gw.poll_transmit(now, &mut buf).expect("the Register goes out");
+//! assert_eq!(face, Face::North);
+//! assert_eq!(transmit.peer.addr, "192.0.2.10:5683".parse()?);
+//! let register = coap::Message::decode(&buf[..transmit.len])?;
+//! assert!(String::from_utf8_lossy(&register.payload).contains("</25>;ver=2.0"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod config;
