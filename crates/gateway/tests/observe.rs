@@ -86,3 +86,16 @@ fn a_device_that_deregisters_ends_its_observations_with_not_found() {
     assert!(w.server(0).send(now, &ep, read, Default::default()).is_err(), "no longer an end device");
     assert_eq!(w.ask(0, "gw", gw_read).expect("answer").code, Code::NOT_FOUND);
 }
+
+#[test]
+fn a_device_whose_registration_expires_ends_its_observations_with_not_found() {
+    let mut w = registered_world(24);
+    let dev = w.add_device_with("short", lwm2m::Version::V1_1, 60, "U", 20.0, Vec::new());
+    w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRegistered { .. }));
+    let observation = observe_temperature(&mut w, "short");
+    let gw = w.gw;
+    w.sim.link(dev, gw).partition();
+    w.wait_north(0, |e| matches!(e, ServerEvent::ObservationEnded { observation: o, .. } if *o == observation));
+    w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRemoved { .. }));
+    assert!(w.server(0).observations().all(|o| o.id != observation));
+}
