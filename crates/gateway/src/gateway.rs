@@ -32,7 +32,7 @@ use lwm2m_client::objects::acl::{AclInstance, OBJECT_ID as ACL_OBJECT};
 use lwm2m_client::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
 use lwm2m_client::{Client, ClientEvent, ProxyHandle, ResourceChange, ResourceValue, ServerId};
 use lwm2m_server::{
-    DmRequest, DmResponse, ObservationId, Registration, RequestFailure, RequestId, RequestOptions, Server,
+    Content, DmRequest, DmResponse, ObservationId, Registration, RequestFailure, RequestId, RequestOptions, Server,
     ServerConfig, ServerEvent, WriteMode,
 };
 
@@ -108,6 +108,8 @@ enum Reply {
     Single { handle: ProxyHandle, prefix: Prefix, target: Path, format: ContentFormat, device: EndpointName },
     /// One part of a northbound composite request.
     Part { composite: u64, prefix: Prefix, device: EndpointName },
+    /// A northbound observation being re-established after the device registered again.
+    Reobserve { handle: ProxyHandle, prefix: Prefix, target: Path, format: ContentFormat, device: EndpointName },
 }
 
 /// A northbound composite request waiting for its parts.
@@ -369,11 +371,12 @@ impl Gateway {
     fn on_server_event(&mut self, now: Instant, event: ServerEvent) {
         match event {
             ServerEvent::Registered { registration, replaced } => {
-                if replaced.is_some() {
-                    // A new Register voids the device's observations (Core TS §6.2.1).
-                    self.end_relays_of(now, &registration.endpoint);
-                }
                 self.device_registered(now, &registration);
+                if replaced.is_some() {
+                    // A new Register voids the device's observations (Core TS §6.2.1): observe
+                    // again so the northbound observations carry on.
+                    self.reobserve_relays_of(now, &registration.endpoint);
+                }
             }
             ServerEvent::Updated { registration, .. } => self.device_registered(now, &registration),
             ServerEvent::Deregistered { registration } | ServerEvent::Expired { registration } => {
@@ -585,6 +588,44 @@ impl Gateway {
         }
     }
 
+    /// Re-establishes on `endpoint` every single northbound observation carried out on it;
+    /// composite ones end with 4.04.
+    fn reobserve_relays_of(&mut self, now: Instant, endpoint: &EndpointName) {
+        let relays: Vec<(ObservationId, Relay)> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| match r {
+                Relay::Single { device, .. } | Relay::Part { device, .. } => device == endpoint,
+            })
+            .map(|(id, r)| (*id, r.clone()))
+            .collect();
+        for (observation, relay) in relays {
+            let Relay::Single { handle, prefix, target, format, device } = relay else {
+                self.end_relay(now, observation, Code::NOT_FOUND);
+                continue;
+            };
+            self.relays.remove(&observation);
+            self.server.forget_observation(observation);
+            let request = DmRequest::Observe { path: PrefixedPath::plain(target), format: None };
+            match self.server.send(now, endpoint, request, self.options()) {
+                Ok(id) => {
+                    self.pending.insert(id, Reply::Reobserve { handle, prefix, target, format, device });
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "observation not re-established");
+                    self.notify_end(now, &handle, Code::NOT_FOUND);
+                }
+            }
+        }
+    }
+
+    /// Ends a northbound observation with `code`.
+    fn notify_end(&mut self, now: Instant, handle: &ProxyHandle, code: Code) {
+        if let Err(error) = self.client.notify_proxied(now, handle, Response::new(code), Reliability::Confirmable) {
+            tracing::debug!(%error, "end of observation not relayed");
+        }
+    }
+
     fn update_prefixes(&mut self) {
         self.client.set_proxy_prefixes(self.devices.values().map(|d| d.prefix.as_str().to_owned()));
     }
@@ -713,6 +754,19 @@ impl Gateway {
                 }
             }
             Reply::Part { composite, prefix, device } => self.on_part(now, composite, &prefix, device, result),
+            Reply::Reobserve { handle, prefix, target, format, device } => match result {
+                Ok(DmResponse { observation: Some(observation), content: Content::Records(records), .. }) => {
+                    let relay = Relay::Single { handle, prefix, target, format, device };
+                    self.relays.insert(observation, relay);
+                    self.on_notification(now, observation, records);
+                }
+                other => {
+                    if let Ok(DmResponse { observation: Some(observation), .. }) = other {
+                        self.cancel_south(now, observation);
+                    }
+                    self.notify_end(now, &handle, Code::NOT_FOUND);
+                }
+            },
         }
     }
 
@@ -759,9 +813,7 @@ impl Gateway {
                 c.handle
             }
         };
-        if let Err(error) = self.client.notify_proxied(now, &handle, Response::new(code), Reliability::Confirmable) {
-            tracing::debug!(%error, "end of observation not relayed");
-        }
+        self.notify_end(now, &handle, code);
     }
 
     /// Cancels a southbound observation actively (GET Observe: 1).

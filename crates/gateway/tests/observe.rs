@@ -99,3 +99,24 @@ fn a_device_whose_registration_expires_ends_its_observations_with_not_found() {
     w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRemoved { .. }));
     assert!(w.server(0).observations().all(|o| o.id != observation));
 }
+
+#[test]
+fn a_device_that_registers_again_keeps_its_northbound_observation() {
+    let mut w = registered_world(25);
+    let old = w.add_device("sensor-a", 20.0);
+    let observation = observe_temperature(&mut w, "sensor-a");
+    // The device reboots: a fresh client with the same endpoint name registers (no De-register).
+    let gw = w.gw;
+    w.sim.link_both(old, gw, |link| {
+        link.partition();
+    });
+    let rebooted = w.add_device_with("sensor-a", lwm2m::Version::V1_1, 300, "U", 25.0, Vec::new());
+    let event = w.wait_north(0, |e| matches!(e, ServerEvent::Notification { observation: o, .. } if *o == observation));
+    let ServerEvent::Notification { records, .. } = event else { unreachable!() };
+    assert_eq!(value_at(&records, "/d1/3303/0/5700"), Some(Value::Float(25.0)), "{records:?}");
+    set_temperature(&mut w, rebooted, 26.0);
+    let event = w.wait_north(0, |e| matches!(e, ServerEvent::Notification { observation: o, .. } if *o == observation));
+    let ServerEvent::Notification { records, .. } = event else { unreachable!() };
+    assert_eq!(value_at(&records, "/d1/3303/0/5700"), Some(Value::Float(26.0)));
+    assert_eq!(w.sim[rebooted].observations().len(), 1);
+}
