@@ -19,6 +19,28 @@
 //! until neither has any: South registrations maintain `/25` and the inventory (and make the
 //! north client send Updates), northbound requests for a prefix become southbound requests, and
 //! southbound answers, notifications and Sends go north.
+//!
+//! The north face is one CoAP endpoint for every distant server (the north client tells them
+//! apart by address), so [`Face::North`] carries no server index; the south face is the
+//! End-Devices' server endpoint.
+//!
+//! # Proxy behaviour (Gateway TS §8.3)
+//!
+//! - A northbound request whose first Uri-Path segment is a connected device's prefix (or a
+//!   composite whose names carry one) is handed over by the north client (see
+//!   [`lwm2m_client::proxy`]) and sent to the device as a typed [`DmRequest`]; the answer is
+//!   re-encoded in the format the distant server asked for (names prefixed, Discover links
+//!   not). Unknown prefix: 4.04. Meanwhile the north endpoint sends an empty ACK, so a device
+//!   in queue mode is served when it wakes, or answered 5.03 after
+//!   [`GatewayConfig::queue_wait`].
+//! - Observations are relayed: the north observation keeps its token and its own Observe
+//!   sequence; the south one is the gateway's. A north cancel (Observe: 1, RST) cancels south
+//!   actively; a south end (error notification, RST, De-register, expiry) ends the north one
+//!   with 4.04; when the device registers again the south observation is re-established.
+//! - Composite requests are split per device (one Read/Observe per path, one partial Write per
+//!   instance) and the answers merged; the gateway's own paths are read or written locally
+//!   (model and Access Control checked; Security, Server and Access Control objects refused).
+//! - An End-Device's Send goes to every registered distant server with prefixed names.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
