@@ -64,7 +64,7 @@ use crate::objects::{
     REPORTING_OBJECT, SUMMARY_OBJECT,
 };
 use crate::proxy::{self, ProxyError};
-use crate::state::GatewayState;
+use crate::state::{Assignment, GatewayState};
 
 /// Most events kept for the runtime; older ones are dropped beyond this.
 const MAX_EVENTS: usize = 1024;
@@ -430,38 +430,18 @@ impl Gateway {
 
     /// The prefix of `endpoint`: the one it had, or a new one from the pattern.
     fn assign_prefix(&mut self, endpoint: &EndpointName) -> Option<Prefix> {
-        if let Some(prefix) = self.state.prefixes.get(endpoint.as_str()).and_then(|p| Prefix::new(p).ok()) {
-            return Some(prefix);
+        let connected: BTreeSet<&str> = self.devices.keys().map(EndpointName::as_str).collect();
+        match self.state.assign(endpoint.as_str(), &self.config, MAX_KNOWN, |ep| connected.contains(ep)) {
+            Ok(Assignment::Known(prefix)) => Some(prefix),
+            Ok(Assignment::New(prefix)) => {
+                self.emit(GatewayEvent::StateChanged);
+                Some(prefix)
+            }
+            Err(error) => {
+                tracing::warn!(%endpoint, %error, "no prefix for the end device; not exposed");
+                None
+            }
         }
-        let taken: BTreeSet<&str> = self.state.prefixes.values().map(String::as_str).collect();
-        let mut n = self.state.prefix_counter;
-        let prefix = loop {
-            n = n.checked_add(1)?;
-            if n - self.state.prefix_counter > MAX_DEVICES as u32 {
-                tracing::warn!(pattern = %self.config.prefix_pattern, "prefix pattern yields no free valid prefix");
-                return None;
-            }
-            let candidate = self.config.prefix(n);
-            if taken.contains(candidate.as_str()) {
-                continue;
-            }
-            if let Ok(prefix) = Prefix::new(&candidate) {
-                break prefix;
-            }
-        };
-        if self.state.prefixes.len() >= MAX_KNOWN {
-            let forgotten =
-                self.state.prefixes.keys().find(|ep| !self.devices.keys().any(|d| d.as_str() == ep.as_str())).cloned();
-            let Some(forgotten) = forgotten else {
-                tracing::warn!(%endpoint, "prefix table full of connected devices");
-                return None;
-            };
-            self.state.prefixes.remove(&forgotten);
-        }
-        self.state.prefix_counter = n;
-        self.state.prefixes.insert(endpoint.as_str().to_owned(), prefix.as_str().to_owned());
-        self.emit(GatewayEvent::StateChanged);
-        Some(prefix)
     }
 
     /// `/25/x/3`: the registration's links without root and without `/0`.
