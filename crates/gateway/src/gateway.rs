@@ -237,6 +237,19 @@ impl Gateway {
         self.process(now);
     }
 
+    /// De-registers the north client from every distant server (shutdown); relayed
+    /// observations end and their southbound counterparts are cancelled.
+    pub fn deregister_north(&mut self, now: Instant) {
+        self.client.deregister_all(now);
+        self.process(now);
+    }
+
+    /// Registers the north client again with every distant server it is not registered with.
+    pub fn register_north(&mut self, now: Instant) {
+        self.client.register_all(now);
+        self.process(now);
+    }
+
     /// The persistent state (prefix assignments, reporting settings).
     pub fn state(&self) -> &GatewayState {
         &self.state
@@ -655,7 +668,34 @@ impl Gateway {
             ClientEvent::WriteApplied { path: Path::Resource(REPORTING_OBJECT, instance, 1), .. } => {
                 self.reporting_written(now, instance);
             }
+            event @ (ClientEvent::Registered { .. } | ClientEvent::Deregistered { .. }) => {
+                if let ClientEvent::Registered { server, .. } | ClientEvent::Deregistered { server } = event {
+                    // The distant server forgot its observations of the previous registration.
+                    self.drop_north_observations(now, server);
+                }
+                self.emit(GatewayEvent::North(event));
+            }
             other => self.emit(GatewayEvent::North(other)),
+        }
+    }
+
+    /// Ends, without a word north, every relayed observation of `server`.
+    fn drop_north_observations(&mut self, now: Instant, server: ServerId) {
+        let mut handles: Vec<ProxyHandle> = self
+            .relays
+            .values()
+            .filter_map(|r| match r {
+                Relay::Single { handle, .. } => Some(handle.clone()),
+                Relay::Part { .. } => None,
+            })
+            .chain(self.composites.values().filter(|c| c.observe).map(|c| c.handle.clone()))
+            .filter(|h| h.server == server)
+            .collect();
+        handles.sort();
+        handles.dedup();
+        for handle in handles {
+            self.north_cancelled(now, &handle);
+            self.client.forget_proxied(&handle);
         }
     }
 

@@ -120,3 +120,20 @@ fn a_device_that_registers_again_keeps_its_northbound_observation() {
     assert_eq!(value_at(&records, "/d1/3303/0/5700"), Some(Value::Float(26.0)));
     assert_eq!(w.sim[rebooted].observations().len(), 1);
 }
+
+#[test]
+fn a_gateway_that_deregisters_north_cancels_the_device_observations() {
+    let mut w = registered_world(26);
+    let dev = w.add_device("sensor-a", 20.0);
+    observe_temperature(&mut w, "sensor-a");
+    assert_eq!(w.sim[dev].observations().len(), 1);
+    let (now, gw) = (w.sim.now(), w.gw);
+    w.sim[gw].gateway.deregister_north(now);
+    w.wait_north(0, |e| matches!(e, ServerEvent::Deregistered { .. }));
+    w.sim.run_for(Duration::from_secs(10), |_| {});
+    assert_eq!(w.sim[dev].observations().len(), 0, "the device observation was cancelled");
+    let now = w.sim.now();
+    w.sim[gw].gateway.register_north(now);
+    w.wait_north(0, |e| matches!(e, ServerEvent::Registered { .. }));
+    w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRegistered { .. }));
+}

@@ -300,6 +300,13 @@ impl Client {
         result
     }
 
+    /// Forgets a proxied observation without telling the server (after its registration ended);
+    /// a later notification would be refused.
+    pub fn forget_proxied(&mut self, handle: &ProxyHandle) {
+        self.proxy_observations.remove(&(handle.peer.clone(), handle.token));
+        self.endpoint.forget_observer(&handle.peer, handle.token);
+    }
+
     /// Tells the client the value at `path` changed, for the observations of `servers` only
     /// (the others notice it at their next `pmax`).
     pub fn value_changed_for(&mut self, now: Instant, path: Path, servers: &[ServerId]) {
