@@ -154,3 +154,17 @@ fn a_read_in_lwm2m_cbor_carries_the_prefix_in_the_ids() {
     let Content::Records(records) = answer.content else { panic!("records expected") };
     assert_eq!(value_at(&records, "/d1/3303/0/5700"), Some(Value::Float(21.5)), "{records:?}");
 }
+
+#[test]
+fn a_large_value_read_travels_block_wise_on_both_faces() {
+    let mut w = registered_world(17);
+    let text: String = (0..6000u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let device = InstanceStore::new(3).with_instance(0, [(0, ResourceValue::Single(Value::String(text.clone())))]);
+    w.add_device_with("sensor-a", Version::V1_1, 300, "U", 20.0, vec![device]);
+    w.wait_north(0, |e| matches!(e, lwm2m_server::ServerEvent::EndDeviceRegistered { .. }));
+    let read = DmRequest::Read { path: "/3/0/0".parse().expect("path"), format: Some(ContentFormat::TEXT) };
+    let answer = w.ask(0, "sensor-a", read).expect("answer");
+    assert_eq!(answer.code, Code::CONTENT);
+    let Content::Records(records) = answer.content else { panic!("records expected") };
+    assert_eq!(value_at(&records, "/d1/3/0/0"), Some(Value::String(text)));
+}
