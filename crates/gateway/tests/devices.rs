@@ -53,10 +53,25 @@ fn a_request_for_a_sleeping_device_is_answered_when_it_wakes() {
     );
     w.sim.run_for(Duration::from_secs(5), |_| {});
     assert!(w.gateway().inventory_entry(&ep).is_some_and(|e| e.sleeping), "the gateway sees the device asleep");
+    // Record what the gateway sends north: an empty ACK first, the answer later.
+    let north_messages = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = north_messages.clone();
+    let (gw, north) = (w.gw, w.norths[0].node);
+    w.sim.link(gw, north).intercept(move |bytes| {
+        if let Ok(message) = coap::Message::decode(bytes) {
+            seen.borrow_mut().push((message.mtype, message.code));
+        }
+        sim::Verdict::Pass
+    });
     let read = DmRequest::Read { path: "/3303/0/5700".parse().expect("path"), format: Some(ContentFormat::SENML_JSON) };
     let asked_at = w.sim.now();
     let id = w.server(0).send(asked_at, &ep, read, RequestOptions::default()).expect("accepted");
     w.sim.run_for(Duration::from_secs(20), |_| {});
+    assert_eq!(
+        *north_messages.borrow(),
+        vec![(coap::MessageType::Acknowledgement, Code::EMPTY)],
+        "only the empty ACK while the device sleeps"
+    );
     let now = w.sim.now();
     w.sim[dev].update(now, ServerId(1));
     let answer = w.answer_of(0, id).expect("answer");
@@ -64,6 +79,11 @@ fn a_request_for_a_sleeping_device_is_answered_when_it_wakes() {
     assert!(w.sim.now() >= asked_at + Duration::from_secs(20));
     let Content::Records(records) = answer.content else { panic!("records expected") };
     assert_eq!(value_at(&records, "/d1/3303/0/5700"), Some(Value::Float(18.0)));
+    assert!(
+        north_messages.borrow().contains(&(coap::MessageType::Confirmable, Code::CONTENT)),
+        "the separate response: {:?}",
+        north_messages.borrow()
+    );
 }
 
 #[test]
