@@ -231,16 +231,6 @@ struct GwServer {
     _data: TempDir,
 }
 
-/// Finds `host:port` (optionally after `scheme://`) in a log line.
-fn socket_addr_in(line: &str) -> Option<SocketAddr> {
-    line.split(|c: char| c.is_whitespace() || c == ',' || c == '"' || c == '=')
-        .filter_map(|word| {
-            let word = word.rsplit("://").next().unwrap_or(word);
-            word.trim_end_matches(['/', ')', ';']).parse::<SocketAddr>().ok()
-        })
-        .next()
-}
-
 impl GwServer {
     fn start() -> Self {
         let data = TempDir::new("server");
@@ -253,19 +243,15 @@ impl GwServer {
                 .arg(&data.0)
                 .env("RUST_LOG", "info"),
         );
-        let coap = proc.wait_for("CoAP address", STEP, |_, line| {
-            let lower = line.to_ascii_lowercase();
-            (lower.contains("coap")
-                && !lower.contains("coaps")
-                && !lower.contains("dtls")
-                && !lower.contains("bootstrap"))
-            .then(|| socket_addr_in(line))
-            .flatten()
-        });
-        let http = proc.wait_for("HTTP address", STEP, |_, line| {
-            let lower = line.to_ascii_lowercase();
-            (lower.contains("http") || lower.contains("rest")).then(|| socket_addr_in(line)).flatten()
-        });
+        // The server prints one `<face> listening on <addr>` line per bound socket.
+        let mut listening = |face: &str| -> SocketAddr {
+            let prefix = format!("{face} listening on ");
+            proc.wait_for(&format!("{face} address"), STEP, |stream, line| {
+                (stream == Stream::Stdout).then(|| line.strip_prefix(&prefix)?.parse().ok()).flatten()
+            })
+        };
+        let coap = listening("coap");
+        let http = listening("http");
         Self { proc, coap, http, _data: data }
     }
 
