@@ -7,12 +7,19 @@ use clap::Parser;
 
 mod cli;
 mod payload;
+mod rest;
+mod server;
+mod store;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Decode(args) => payload::decode(&args),
         cli::Command::Encode(args) => payload::encode(&args),
+        cli::Command::Server(args) => {
+            init_logging();
+            server::run(&args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -22,4 +29,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr, level from RUST_LOG (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
