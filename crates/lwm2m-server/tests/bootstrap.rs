@@ -455,3 +455,77 @@ fn session_limit_answers_5_03() {
     assert_eq!(request.path(), "/0");
     assert_eq!(h.bootstrap_request(&["ep=dev2"]), Code::SERVICE_UNAVAILABLE);
 }
+
+#[test]
+fn idle_operator_session_fails_after_the_idle_timeout() {
+    let mut sim = Sim::new(14);
+    let idle = Duration::from_secs(30);
+    let config = BootstrapServerConfig { session_idle_timeout: idle, ..BootstrapServerConfig::default() };
+    let bs = sim.add_with(|s| BootstrapServer::new(config, s));
+    let client = sim.add_with(|s| Endpoint::new(Arc::new(EndpointConfig::default()), s));
+    let (start, peer) = (sim.now(), sim.peer(client));
+    sim[bs].open_session(start, &ep("dev1"), peer, ContentFormat::SENML_JSON).expect("room");
+    let mut events = Vec::new();
+    sim.run_until(
+        |s| {
+            events.extend(std::iter::from_fn(|| s[bs].poll_event()));
+            events.iter().any(|e| matches!(e, BootstrapEvent::SessionFailed { .. }))
+        },
+        MAX,
+    );
+    assert_eq!(sim.now() - start, idle);
+    assert_eq!(
+        events.last(),
+        Some(&BootstrapEvent::SessionFailed { endpoint: ep("dev1"), reason: SessionFailure::Idle })
+    );
+    assert!(!sim[bs].has_session(&ep("dev1")));
+}
+
+#[test]
+fn cancelled_session_ends_its_queued_commands() {
+    let mut h = Harness::new(15, Duration::from_secs(60));
+    let (now, peer) = (h.sim.now(), h.sim.peer(h.client));
+    let dev = ep("dev1");
+    h.sim[h.bs].open_session(now, &dev, peer, ContentFormat::TLV).expect("room");
+    let first = h.sim[h.bs].read(now, &dev, Path::Object(1)).expect("queued");
+    let second = h.sim[h.bs].delete(now, &dev, Path::Object(2)).expect("queued");
+    let (_p, _t, request) = h.next_request();
+    assert_eq!(request.path(), "/1");
+    h.sim[h.bs].cancel_session(&dev).expect("in session");
+    let events: Vec<BootstrapEvent> = std::iter::from_fn(|| h.sim[h.bs].poll_event()).skip(1).collect();
+    let ended = |command| BootstrapEvent::CommandCompleted {
+        endpoint: dev.clone(),
+        command,
+        result: Err(CommandFailure::SessionEnded),
+    };
+    assert_eq!(
+        events,
+        [
+            ended(first),
+            ended(second),
+            BootstrapEvent::SessionFailed { endpoint: dev.clone(), reason: SessionFailure::Cancelled }
+        ]
+    );
+    assert_eq!(h.sim[h.bs].cancel_session(&dev), Err(CommandError::NoSession(dev)));
+}
+
+#[test]
+fn operator_discover_teaches_which_instance_is_the_bootstrap_account() {
+    let mut h = Harness::new(16, Duration::from_secs(60));
+    let (now, peer) = (h.sim.now(), h.sim.peer(h.client));
+    let dev = ep("dev1");
+    h.sim[h.bs].open_session(now, &dev, peer, ContentFormat::TLV).expect("room");
+    // Unknown yet: deleting /0/2 is allowed to be asked.
+    h.sim[h.bs].discover(now, &dev, Path::Object(0)).expect("queued");
+    let (p, t, _request) = h.next_request();
+    let links = r#"</0/0>;ssid=1;uri="coap://a",</0/2>"#;
+    h.answer(&p, t, Response::content(ContentFormat::LINK_FORMAT, links.as_bytes()));
+    h.bs_events();
+    let now = h.sim.now();
+    assert_eq!(
+        h.sim[h.bs].delete(now, &dev, Path::Instance(0, 2)),
+        Err(CommandError::BootstrapAccount(Path::Instance(0, 2)))
+    );
+    assert!(h.sim[h.bs].delete(now, &dev, Path::Instance(0, 0)).is_ok());
+    h.expect(Code::DELETE, "/0/0", Code::DELETED);
+}

@@ -321,6 +321,14 @@ pub enum ConfigError {
         /// How many it holds.
         len: usize,
     },
+    /// A multi-instance resource value holds another multi-instance value.
+    #[error("objects {path}: resource {resource} nests multi-instance values")]
+    NestedMultiple {
+        /// The object instance.
+        path: String,
+        /// The resource.
+        resource: u16,
+    },
     /// Automatic IDs need more security instances than IDs are free.
     #[error("no free security instance id left for automatic numbering")]
     NoFreeSecurityId,
@@ -504,6 +512,13 @@ impl BootstrapConfig {
                 }
                 Path::Instance(..) => {}
                 _ => return Err(bad_path("objects", &object.path, "an extra object is written as /o/i")),
+            }
+            for (&resource, value) in &object.resources {
+                if let ResourceValue::Multiple(items) = value {
+                    if items.values().any(|v| matches!(v, ResourceValue::Multiple(_))) {
+                        return Err(ConfigError::NestedMultiple { path: object.path.clone(), resource });
+                    }
+                }
             }
         }
         Ok(())
@@ -696,7 +711,7 @@ fn object_records(path: Path, resources: &BTreeMap<u16, ResourceValue>) -> Vec<R
     out
 }
 
-/// A single value; `None` for a nested multi-instance map (one level only).
+/// A single value; `None` for a nested multi-instance map, which `validate` refuses.
 fn scalar(value: &ResourceValue) -> Option<Value> {
     Some(match value {
         ResourceValue::Boolean(b) => Value::Boolean(*b),

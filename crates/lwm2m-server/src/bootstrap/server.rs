@@ -41,6 +41,9 @@ pub struct BootstrapServerConfig {
     pub request_timeout: Duration,
     /// Most sessions at once; a Bootstrap-Request beyond is answered 5.03.
     pub max_sessions: usize,
+    /// How long a session with nothing in flight and nothing queued (an operator session
+    /// waiting for commands) is kept before it fails with [`SessionFailure::Idle`].
+    pub session_idle_timeout: Duration,
     /// Most configurations in the store.
     pub max_configs: usize,
     /// Most events waiting for `poll_event`; the oldest is dropped beyond (and counted).
@@ -55,6 +58,7 @@ impl Default for BootstrapServerConfig {
             endpoint: Arc::new(EndpointConfig::default()),
             request_timeout: Duration::from_secs(93),
             max_sessions: 64,
+            session_idle_timeout: Duration::from_secs(247),
             max_configs: 10_000,
             max_events: 4096,
             registry: Arc::new(Registry::bundled()),
@@ -173,9 +177,12 @@ pub enum SessionFailure {
     /// The configuration cannot be turned into requests.
     #[error("the configuration cannot be applied")]
     Config(#[source] ConfigError),
-    /// A new Bootstrap-Request from the same endpoint replaced the session.
-    #[error("a new bootstrap-request replaced the session")]
+    /// A new session of the same endpoint (a new Bootstrap-Request, or the operator) replaced it.
+    #[error("a new session of the same endpoint replaced this one")]
     Superseded,
+    /// Nothing was sent or queued for longer than the idle timeout.
+    #[error("the session stayed idle too long")]
+    Idle,
     /// The operator cancelled the session.
     #[error("the operator cancelled the session")]
     Cancelled,
@@ -353,6 +360,15 @@ struct Session {
     sent: usize,
     /// The client's bootstrap-account instance of `/0`, when known.
     bootstrap_instance: Option<u16>,
+    /// When the session fails if it is still idle (nothing in flight, nothing queued).
+    idle_deadline: Instant,
+}
+
+impl Session {
+    /// When this session next needs `handle_timeout`: its request's deadline, or its idle deadline.
+    fn deadline(&self) -> Instant {
+        self.in_flight.as_ref().map_or(self.idle_deadline, |f| f.deadline)
+    }
 }
 
 /// The LwM2M Bootstrap-Server engine over one CoAP endpoint.
@@ -431,7 +447,8 @@ impl BootstrapServer {
         let config = self.store.get(endpoint).cloned().ok_or_else(|| CommandError::NoConfig(endpoint.clone()))?;
         self.check_room(endpoint).map_err(|limit| CommandError::TooManySessions { limit })?;
         let content_format = config.content_format.unwrap_or(ContentFormat::TLV);
-        let session = new_session(peer.clone(), content_format, config).map_err(CommandError::Config)?;
+        let idle_deadline = now + self.config.session_idle_timeout;
+        let session = new_session(peer.clone(), content_format, config, idle_deadline).map_err(CommandError::Config)?;
         self.begin(now, endpoint.clone(), session, SessionOrigin::ServerInitiated);
         Ok(())
     }
@@ -458,6 +475,7 @@ impl BootstrapServer {
             in_flight: None,
             sent: 0,
             bootstrap_instance: None,
+            idle_deadline: now + self.config.session_idle_timeout,
         };
         self.begin(now, endpoint.clone(), session, SessionOrigin::ServerInitiated);
         Ok(())
@@ -585,6 +603,7 @@ impl BootstrapServer {
             } else if let Some(next) = session.plan.pop_front() {
                 next
             } else {
+                session.idle_deadline = now + self.config.session_idle_timeout;
                 return;
             };
             let request = match build_request(&operation, session.content_format, &self.config.registry) {
@@ -680,7 +699,7 @@ impl BootstrapServer {
     fn handle_request(&mut self, now: Instant, peer: Peer, token: Token, request: &Request) {
         let path = request.options.uri_path();
         let code = match (path.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), request.method) {
-            (["bs"], Code::POST) => match self.bootstrap_request(request, &peer) {
+            (["bs"], Code::POST) => match self.bootstrap_request(now, request, &peer) {
                 Ok((endpoint, session)) => {
                     self.respond(now, &peer, token, Code::CHANGED);
                     self.begin(now, endpoint, session, SessionOrigin::ClientInitiated);
@@ -703,7 +722,12 @@ impl BootstrapServer {
     }
 
     /// Checks a Bootstrap-Request and builds its session.
-    fn bootstrap_request(&self, request: &Request, peer: &Peer) -> Result<(EndpointName, Session), RejectReason> {
+    fn bootstrap_request(
+        &self,
+        now: Instant,
+        request: &Request,
+        peer: &Peer,
+    ) -> Result<(EndpointName, Session), RejectReason> {
         let query = request.options.uri_query();
         let ep = query.iter().find_map(|q| q.strip_prefix("ep=")).ok_or(RejectReason::MissingEndpoint)?;
         let endpoint = EndpointName::new(ep).map_err(|_| RejectReason::InvalidEndpoint)?;
@@ -726,7 +750,8 @@ impl BootstrapServer {
             return Err(RejectReason::TooManySessions { limit: self.config.max_sessions });
         }
         let content_format = config.content_format.or(pct).unwrap_or(ContentFormat::TLV);
-        let session = new_session(peer.clone(), content_format, config.clone())
+        let idle_deadline = now + self.config.session_idle_timeout;
+        let session = new_session(peer.clone(), content_format, config.clone(), idle_deadline)
             .map_err(|source| RejectReason::InvalidConfig { endpoint: endpoint.clone(), source })?;
         Ok((endpoint, session))
     }
@@ -755,6 +780,15 @@ impl BootstrapServer {
                     Err(Failure::Timeout) => Err(CommandFailure::Timeout),
                     Err(Failure::Exchange(error)) => Err(CommandFailure::Exchange(error)),
                 };
+                if let (
+                    Ok(CommandOutcome::Discovered(links)),
+                    BootstrapOperation::Discover(Path::Root | Path::Object(0)),
+                ) = (&result, &flight.operation)
+                {
+                    if let (Some(found), Some(session)) = (bootstrap_instance(links), self.sessions.get_mut(endpoint)) {
+                        session.bootstrap_instance = Some(found);
+                    }
+                }
                 self.push_event(BootstrapEvent::CommandCompleted { endpoint: endpoint.clone(), command, result });
             }
             Purpose::Plan | Purpose::AutoId => {
@@ -827,17 +861,16 @@ impl BootstrapServer {
         }
     }
 
-    /// Fails the requests whose own deadline passed.
+    /// Fails the requests whose own deadline passed, and the sessions idle for too long.
     fn expire(&mut self, now: Instant) {
-        let due: Vec<EndpointName> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.in_flight.as_ref().is_some_and(|f| f.deadline <= now))
-            .map(|(ep, _)| ep.clone())
-            .collect();
+        let due: Vec<EndpointName> =
+            self.sessions.iter().filter(|(_, s)| s.deadline() <= now).map(|(ep, _)| ep.clone()).collect();
         for endpoint in due {
             let Some(session) = self.sessions.get_mut(&endpoint) else { continue };
-            let Some(flight) = session.in_flight.take() else { continue };
+            let Some(flight) = session.in_flight.take() else {
+                self.fail(&endpoint, SessionFailure::Idle);
+                continue;
+            };
             self.endpoint.cancel(flight.token);
             self.tokens.remove(&flight.token);
             self.conclude(now, &endpoint, flight, Err(Failure::Timeout));
@@ -869,7 +902,7 @@ impl Engine for BootstrapServer {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let ours = self.sessions.values().filter_map(|s| s.in_flight.as_ref().map(|f| f.deadline)).min();
+        let ours = self.sessions.values().map(Session::deadline).min();
         match (self.endpoint.poll_timeout(), ours) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -879,7 +912,12 @@ impl Engine for BootstrapServer {
 
 /// A session that pushes `config`: a Bootstrap-Discover of `/0` first when it wants automatic
 /// security IDs, else its operations straight away.
-fn new_session(peer: Peer, content_format: ContentFormat, config: BootstrapConfig) -> Result<Session, ConfigError> {
+fn new_session(
+    peer: Peer,
+    content_format: ContentFormat,
+    config: BootstrapConfig,
+    idle_deadline: Instant,
+) -> Result<Session, ConfigError> {
     let configured_bootstrap = config.bootstrap_account().map(|(i, _)| i);
     let (plan, pending_config, bootstrap_instance) = if config.auto_id_for_security_object {
         config.validate()?;
@@ -898,6 +936,7 @@ fn new_session(peer: Peer, content_format: ContentFormat, config: BootstrapConfi
         in_flight: None,
         sent: 0,
         bootstrap_instance,
+        idle_deadline,
     })
 }
 
