@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coap::{
-    Code, ContentFormat, Endpoint, EndpointConfig, Event, OptionNumber, Peer, Reliability, Request, Response, Token,
+    Code, ContentFormat, Endpoint, EndpointConfig, Engine, Event, OptionNumber, Peer, Reliability, Request, Response,
+    Token,
 };
+use transport::{DtlsConfig, DtlsServer, Secured, ServerCredentials};
 
 /// Upper bound of every wait.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -103,7 +105,7 @@ impl Drop for Device {
 /// A raw CoAP endpoint on a real UDP socket, pumped by the test thread.
 pub struct RawServer {
     socket: UdpSocket,
-    endpoint: Endpoint,
+    engine: Secured<Endpoint>,
     recv: Vec<u8>,
     send: Vec<u8>,
     /// Events taken from the endpoint and not consumed yet.
@@ -111,13 +113,30 @@ pub struct RawServer {
 }
 
 impl RawServer {
-    /// Binds 127.0.0.1 on a free port.
+    /// Binds 127.0.0.1 on a free port (plain CoAP).
     pub fn bind() -> Self {
+        Self::with(Secured::Plain(Self::endpoint()))
+    }
+
+    /// Binds 127.0.0.1 on a free port behind a DTLS server with `credentials`.
+    pub fn bind_dtls(credentials: ServerCredentials) -> Self {
+        let server = DtlsServer::new(Arc::new(DtlsConfig::default()), credentials, Self::endpoint()).expect("dtls");
+        Self::with(Secured::Server(server))
+    }
+
+    fn endpoint() -> Endpoint {
+        Endpoint::new(Arc::new(EndpointConfig::default()), [7u8; 32])
+    }
+
+    fn with(engine: Secured<Endpoint>) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket.set_read_timeout(Some(Duration::from_millis(5))).expect("timeout");
-        let seed = [7u8; 32];
-        let endpoint = Endpoint::new(Arc::new(EndpointConfig::default()), seed);
-        Self { socket, endpoint, recv: vec![0; 65_536], send: Vec::new(), pending: Vec::new() }
+        Self { socket, engine, recv: vec![0; 65_536], send: Vec::new(), pending: Vec::new() }
+    }
+
+    /// `coaps://` URI of this server.
+    pub fn secure_uri(&self) -> String {
+        format!("coaps://{}", self.addr())
     }
 
     /// The socket's address.
@@ -135,16 +154,16 @@ impl RawServer {
         let now = Instant::now();
         if let Ok((len, from)) = self.socket.recv_from(&mut self.recv) {
             let datagram = self.recv[..len].to_vec();
-            self.endpoint.handle_datagram(now, Peer::udp(from), &datagram);
+            self.engine.handle_datagram(now, Peer::udp(from), &datagram);
         }
         let now = Instant::now();
-        if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
-            self.endpoint.handle_timeout(now);
+        if self.engine.poll_timeout().is_some_and(|at| at <= now) {
+            self.engine.handle_timeout(now);
         }
-        while let Some(transmit) = self.endpoint.poll_transmit(now, &mut self.send) {
+        while let Some(transmit) = self.engine.poll_transmit(now, &mut self.send) {
             let _ = self.socket.send_to(&self.send[..transmit.len], transmit.peer.addr);
         }
-        while let Some(event) = self.endpoint.poll_event() {
+        while let Some(event) = self.engine.inner_mut().poll_event() {
             self.pending.push(event);
         }
     }
@@ -171,7 +190,7 @@ impl RawServer {
 
     /// Answers a request.
     pub fn answer(&mut self, peer: &Peer, token: Token, response: Response) {
-        self.endpoint.send_response(Instant::now(), peer, token, response).expect("request awaits an answer");
+        self.engine.inner_mut().send_response(Instant::now(), peer, token, response).expect("request awaits an answer");
         self.pump();
     }
 
@@ -189,7 +208,8 @@ impl RawServer {
     /// Sends `request` to `peer` (CON) and returns its token.
     pub fn send(&mut self, peer: &Peer, request: Request) -> Token {
         let token = self
-            .endpoint
+            .engine
+            .inner_mut()
             .send_request(Instant::now(), peer.clone(), request, Reliability::Confirmable)
             .expect("request accepted");
         self.pump();
