@@ -2,13 +2,14 @@
 //! perform on an object instance, decided from the Access Control object (2).
 //!
 //! Enforced only while more than one server is configured; with a single server every right is
-//! granted. Resolution order: owner without its own entry ⇒ full rights; its own ACL entry; the
+//! granted. Each server manages its own Server (`/1`) instance. Resolution order: owner without its own entry ⇒ full rights; its own ACL entry; the
 //! default entry (resource instance 0); otherwise nothing.
 
 use std::time::Instant;
 
 use crate::object::ServerId;
 use crate::objects::acl::{AclInstance, OBJECT_ID};
+use crate::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
 use crate::tree::ObjectTree;
 
 /// An operation class guarded by one ACL bit.
@@ -51,8 +52,19 @@ fn instances(tree: &ObjectTree, now: Instant) -> Vec<(u16, AclInstance)> {
         .collect()
 }
 
-/// Whether `server` holds `right` on `object/instance` (instance 65535 for Create).
+/// Whether `server` holds `right` on `object/instance` (instance 65535 for Create). A server
+/// has every right on its own Server (`/1`) instance and none on the others' (no Access Control
+/// instance governs `/1`).
 pub fn allowed(tree: &ObjectTree, now: Instant, server: ServerId, object: u16, instance: u16, right: Right) -> bool {
+    if object == SERVER_OBJECT {
+        return right != Right::Create
+            && right != Right::Delete
+            && tree
+                .object(SERVER_OBJECT)
+                .and_then(|o| o.read(now, instance))
+                .and_then(|values| ServerInstance::from_values(&values))
+                .is_some_and(|s| s.server_id == server);
+    }
     let target = if right == Right::Create { 65535 } else { instance };
     let Some((_, acl)) = instances(tree, now).into_iter().find(|(_, a)| a.object == object && a.instance == target)
     else {

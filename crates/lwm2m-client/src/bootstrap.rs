@@ -90,17 +90,13 @@ pub(crate) struct BootstrapReply {
 /// Serves one request from the bootstrap server.
 pub(crate) fn handle(tree: &mut ObjectTree, now: Instant, request: &Request, version: Version) -> BootstrapReply {
     let finish = request.method == Code::POST && request.options.uri_path() == ["bs"];
-    let result = if finish {
-        if is_consistent(tree, now) {
-            Ok(Response::new(Code::CHANGED))
-        } else {
-            Err(DmError::NotAcceptable(0))
-        }
-    } else {
-        route(tree, now, request, version)
-    };
-    match result {
-        Ok(response) => BootstrapReply { finished: finish, response },
+    if finish {
+        // An inconsistent configuration is refused with 4.06 (Core TS §6.1.7.7).
+        let code = if is_consistent(tree, now) { Code::CHANGED } else { Code::NOT_ACCEPTABLE };
+        return BootstrapReply { finished: code == Code::CHANGED, response: Response::new(code) };
+    }
+    match route(tree, now, request, version) {
+        Ok(response) => BootstrapReply { finished: false, response },
         Err(error) => {
             tracing::debug!(%error, path = %request.path(), "bootstrap request refused");
             let code = match error {

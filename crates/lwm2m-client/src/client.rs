@@ -7,24 +7,24 @@
 //! `poll_transmit`, sleep until `poll_timeout`, then drain [`Client::poll_event`]. Each server's
 //! address comes from its `/0/x/0` URI, which must hold an IP literal (no DNS here). Outgoing
 //! datagrams carry `Peer { addr, identity: None }`; a runtime that runs DTLS (`coaps://`) sets
-//! up one [`transport`-style] session per address with the credentials given by
-//! [`ClientEvent::ConnectionNeeded`] (also listed by [`Client::connections`]) and routes
-//! datagrams by address.
+//! up one DTLS client session per address (e.g. the `transport` crate's `DtlsClient`, one socket
+//! per server) with the credentials given by [`ClientEvent::ConnectionNeeded`] (also listed by
+//! [`Client::connections`]), routes datagrams by address, and calls
+//! [`Client::register_again`] after a full handshake when the server wants it (pitfall 7).
 //!
 //! No I/O, no clock: every input carries `now`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coap::{Code, Endpoint, EndpointConfig, Engine, Event, Peer, Reliability, Request, Response, Token, Transmit};
-use lwm2m::{EndpointName, ExecuteArguments, NotificationAttributes, Path, Record, ServerDefaults, Value, Version};
+use coap::{Code, Endpoint, Engine, Event, Peer, Reliability, Request, Response, Token, Transmit};
+use lwm2m::{NotificationAttributes, Path, Record, ServerDefaults, Value, Version};
 
 use crate::bootstrap::{self, BootstrapState};
 use crate::dispatch::{self, DmContext, DmError, ADVERTISED_FORMATS};
 use crate::object::{Action, ResourceChange, ResourceValue, ServerId};
-use crate::objects::security::{SecurityInstance, SecurityMode};
+use crate::objects::security::SecurityInstance;
 use crate::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
 use crate::observe::{Observation, Observations};
 use crate::queue;
@@ -32,165 +32,12 @@ use crate::registration::{self, RegState, ServerSession};
 use crate::send::{self, SendError};
 use crate::tree::ObjectTree;
 
+pub use crate::config::{ClientConfig, Connection};
+pub use crate::event::ClientEvent;
 pub use crate::registration::ServerAddrError;
 
 /// Most events kept for the application; older ones are dropped beyond this.
 const MAX_EVENTS: usize = 1024;
-
-/// Static settings of a client.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// `ep=`.
-    pub endpoint_name: EndpointName,
-    /// Highest LwM2M version to register with (1.1; falls back to 1.0 on 4.12).
-    pub version: Version,
-    /// CoAP settings.
-    pub coap: Arc<EndpointConfig>,
-    /// Wait before registering again after a failure.
-    pub retry_delay: Duration,
-    /// Largest margin before lifetime expiry at which Update is sent.
-    pub update_margin: Duration,
-}
-
-impl ClientConfig {
-    /// Defaults for `endpoint_name`: LwM2M 1.1, default CoAP settings, retry after 30 s, Update
-    /// margin MAX_TRANSMIT_WAIT.
-    pub fn new(endpoint_name: EndpointName) -> Self {
-        let coap = Arc::new(EndpointConfig::default());
-        let update_margin = coap.max_transmit_wait();
-        Self { endpoint_name, version: Version::V1_1, coap, retry_delay: Duration::from_secs(30), update_margin }
-    }
-}
-
-/// What the runtime needs to reach one server.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Connection {
-    /// The server (`None`: the bootstrap server).
-    pub server: Option<ServerId>,
-    /// `/0/x/0`.
-    pub uri: String,
-    /// Resolved address.
-    pub addr: SocketAddr,
-    /// Whether the URI is `coaps://` (DTLS needed).
-    pub secure: bool,
-    /// `/0/x/2`.
-    pub mode: SecurityMode,
-    /// `/0/x/3` PSK identity or our certificate.
-    pub identity: Vec<u8>,
-    /// `/0/x/5` PSK or our private key.
-    pub secret_key: Vec<u8>,
-    /// `/0/x/4` server certificate or public key.
-    pub server_public_key: Vec<u8>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("server", &self.server)
-            .field("uri", &self.uri)
-            .field("addr", &self.addr)
-            .field("secure", &self.secure)
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    fn new(server: Option<ServerId>, account: &SecurityInstance) -> Result<Self, ServerAddrError> {
-        let (addr, secure) = registration::parse_server_uri(&account.uri)?;
-        Ok(Self {
-            server,
-            uri: account.uri.clone(),
-            addr,
-            secure,
-            mode: account.mode,
-            identity: account.identity.clone(),
-            secret_key: account.secret_key.clone(),
-            server_public_key: account.server_public_key.clone(),
-        })
-    }
-}
-
-/// What the client reports to the application.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientEvent {
-    /// The runtime must be able to reach this server (set up DTLS for `coaps://`).
-    ConnectionNeeded(Connection),
-    /// Registered (2.01) with a server.
-    Registered {
-        /// The server.
-        server: ServerId,
-        /// LwM2M version the registration uses.
-        version: Version,
-        /// Registration path (`/rd/5a3f`).
-        location: String,
-    },
-    /// Register failed; retried after the retry delay.
-    RegistrationFailed {
-        /// The server.
-        server: ServerId,
-        /// The server's code, `None` for a timeout or local failure.
-        code: Option<Code>,
-    },
-    /// Update answered 2.04.
-    Updated {
-        /// The server.
-        server: ServerId,
-    },
-    /// De-registered (or the De-register ended).
-    Deregistered {
-        /// The server.
-        server: ServerId,
-    },
-    /// Queue mode: nothing expected from this server until we send again.
-    Sleeping {
-        /// The server.
-        server: ServerId,
-    },
-    /// Bootstrap-Request sent.
-    BootstrapStarted,
-    /// Bootstrap-Finish accepted; registration with the configured servers follows.
-    BootstrapFinished,
-    /// Bootstrap failed (refused, timed out, no bootstrap account).
-    BootstrapFailed {
-        /// Why.
-        reason: String,
-    },
-    /// `/3/0/4` executed.
-    RebootRequested,
-    /// `/3/0/5` executed.
-    FactoryResetRequested,
-    /// An executable resource of an application object ran.
-    Executed {
-        /// The resource.
-        path: Path,
-        /// Its arguments.
-        arguments: ExecuteArguments,
-    },
-    /// A server wrote a resource of an application object (object ID ≥ 3).
-    WriteApplied {
-        /// The server.
-        server: ServerId,
-        /// The resource.
-        path: Path,
-    },
-    /// A Send was answered with success.
-    SendAcknowledged {
-        /// The server.
-        server: ServerId,
-        /// The handle [`Client::send`] returned.
-        token: Token,
-    },
-    /// A Send failed.
-    SendFailed {
-        /// The server.
-        server: ServerId,
-        /// The handle [`Client::send`] returned.
-        token: Token,
-        /// The server's code, `None` for a timeout.
-        code: Option<Code>,
-    },
-}
 
 /// The LwM2M client engine. See the module docs for the runtime interface.
 #[derive(Debug)]
@@ -238,8 +85,9 @@ impl Client {
         &self.tree
     }
 
-    /// The object tree, mutable. Call [`Client::value_changed`] for values changed through it
-    /// and [`Client::objects_changed`] after adding or removing instances.
+    /// The object tree, mutable. Call [`Client::value_changed`] for values changed through it,
+    /// [`Client::objects_changed`] after adding or removing instances, and [`Client::start`]
+    /// again after changing server accounts (`/0`, `/1`).
     pub fn tree_mut(&mut self) -> &mut ObjectTree {
         &mut self.tree
     }
@@ -337,6 +185,28 @@ impl Client {
         self.drive(now);
     }
 
+    /// Registers again with `server` now, even if registered (pitfall 7: a 1.0/1.1 server wants a
+    /// Register after every new DTLS session; the runtime calls this after a full handshake).
+    pub fn register_again(&mut self, now: Instant, server: ServerId) {
+        if let Some(session) = self.sessions.get_mut(&server) {
+            if !matches!(session.state, RegState::Registering { .. } | RegState::Deregistering { .. }) {
+                session.state = RegState::Idle { retry_at: Some(now) };
+            }
+        }
+        self.drive(now);
+    }
+
+    /// Registers again with every server that is not registered (after [`Client::deregister_all`]
+    /// or a failure), now.
+    pub fn register_all(&mut self, now: Instant) {
+        for session in self.sessions.values_mut() {
+            if matches!(session.state, RegState::Idle { .. }) {
+                session.state = RegState::Idle { retry_at: Some(now) };
+            }
+        }
+        self.drive(now);
+    }
+
     /// De-registers from every server.
     pub fn deregister_all(&mut self, now: Instant) {
         let ids: Vec<ServerId> = self.sessions.keys().copied().collect();
@@ -369,9 +239,7 @@ impl Client {
             records.extend(self.tree.records(now, path, true).unwrap_or_default());
         }
         let request = send::send_request(&records, self.tree.registry())?;
-        if session.sleeping {
-            self.request_update(now, server);
-        }
+        self.wake(now, server);
         let peer = self.sessions.get(&server).map(|s| s.peer.clone()).ok_or(SendError::UnknownServer(server))?;
         let token = self.endpoint.send_request(now, peer, request, Reliability::Confirmable)?;
         self.sends.insert(token, server);
@@ -444,8 +312,8 @@ impl Client {
                 }
             }
         }
-        for id in self.sessions.keys() {
-            self.observations.remove_server(*id);
+        for id in self.sessions.keys().copied().collect::<Vec<_>>() {
+            self.drop_observations(id);
         }
         self.sessions = next;
     }
@@ -492,8 +360,21 @@ impl Client {
         }
     }
 
+    /// Queue mode: an Update ends the sleep (once; later traffic waits for its answer).
+    fn wake(&mut self, now: Instant, id: ServerId) {
+        let Some(session) = self.sessions.get(&id) else { return };
+        if session.sleeping && matches!(session.state, RegState::Registered { .. }) {
+            self.send_update(now, id);
+        }
+    }
+
     fn send_update(&mut self, now: Instant, id: ServerId) {
-        let Some(settings) = self.server_settings(now, id) else { return };
+        let Some(settings) = self.server_settings(now, id) else {
+            // The Server instance is gone: so is the session.
+            self.sessions.remove(&id);
+            self.drop_observations(id);
+            return;
+        };
         let Some(session) = self.sessions.get(&id) else { return };
         let links = self.links(session.version);
         let request = registration::update_request(session, &settings, &links);
@@ -531,7 +412,7 @@ impl Client {
                 session.state = RegState::Idle { retry_at: None };
             }
         }
-        self.observations.remove_server(id);
+        self.drop_observations(id);
     }
 
     fn start_bootstrap(&mut self, now: Instant) {
@@ -614,7 +495,7 @@ impl Client {
                 self.bootstrap = BootstrapState::Idle;
                 self.emit(ClientEvent::BootstrapFinished);
                 for id in self.sessions.keys().copied().collect::<Vec<_>>() {
-                    self.observations.remove_server(id);
+                    self.drop_observations(id);
                 }
                 self.sessions.clear();
                 self.reload_sessions(now);
@@ -657,7 +538,14 @@ impl Client {
                 due: false,
             };
             if !self.observations.insert(observation) {
-                tracing::debug!("observation table full");
+                tracing::debug!("observation table full; not serving this one");
+                self.endpoint.forget_observer(&peer, token);
+            }
+        }
+        if let Some(path) = outcome.cancel_observations {
+            for (peer, token) in self.observations.remove_path(id, &path) {
+                // A 1.0 server cancelled through Write-Attributes: the observation just stops.
+                self.endpoint.forget_observer(&peer, token);
             }
         }
         let mut servers_to_update = Vec::new();
@@ -679,6 +567,13 @@ impl Client {
             for id in self.sessions.keys().copied().collect::<Vec<_>>() {
                 self.request_update(now, id);
             }
+        }
+    }
+
+    /// Ends every observation of `server`, at the endpoint too (a new registration voids them).
+    fn drop_observations(&mut self, server: ServerId) {
+        for (peer, token) in self.observations.remove_server(server) {
+            self.endpoint.forget_observer(&peer, token);
         }
     }
 
@@ -726,11 +621,12 @@ impl Client {
         }
         match (&session.state, response) {
             (RegState::Registering { .. }, Some(r)) if r.code == Code::CREATED => {
+                session.failures = 0;
                 session.location = registration::location_of(r);
                 session.state = RegState::Registered { update_at };
                 session.sleeping = false;
                 let (version, location, pending) = (session.version, session.location_path(), session.update_pending);
-                self.observations.remove_server(id);
+                self.drop_observations(id);
                 self.emit(ClientEvent::Registered { server: id, version, location });
                 if pending {
                     self.send_update(now, id);
@@ -743,7 +639,17 @@ impl Client {
             }
             (RegState::Registering { .. }, other) => {
                 session.state = RegState::Idle { retry_at: Some(retry_at) };
+                session.failures = session.failures.saturating_add(1);
+                let give_up = session.failures >= self.config.register_attempts;
                 self.emit(ClientEvent::RegistrationFailed { server: id, code: other.map(|r| r.code) });
+                let bootstrap_allowed = self.server_settings(now, id).is_none_or(|s| s.bootstrap_on_failure);
+                if give_up && bootstrap_allowed && bootstrap::bootstrap_account(&self.tree, now).is_some() {
+                    tracing::info!(server = %id, "registration keeps failing; bootstrapping");
+                    if let Some(session) = self.sessions.get_mut(&id) {
+                        session.state = RegState::Idle { retry_at: None };
+                    }
+                    self.start_bootstrap(now);
+                }
             }
             (RegState::Updating { .. }, Some(r)) if r.code.is_success() => {
                 session.state = RegState::Registered { update_at };
@@ -756,7 +662,7 @@ impl Client {
             }
             (RegState::Updating { .. }, _) => {
                 // 4.04 (registration gone) or any other failure: Register again.
-                self.observations.remove_server(id);
+                self.drop_observations(id);
                 self.register(now, id);
             }
             (RegState::Deregistering { disable_until, .. }, _) => {
@@ -871,8 +777,8 @@ impl Client {
                 continue;
             }
             if !self.can_notify(observation.server) {
-                if self.sessions.get(&observation.server).is_some_and(|s| s.sleeping) && observation.dirty {
-                    self.request_update(now, observation.server);
+                if observation.dirty {
+                    self.wake(now, observation.server);
                 }
                 continue;
             }

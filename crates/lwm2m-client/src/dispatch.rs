@@ -152,6 +152,8 @@ pub(crate) struct DmOutcome {
     pub instances_changed: bool,
     /// Whether notification attributes changed.
     pub attributes_changed: bool,
+    /// LwM2M 1.0 Write-Attributes `cancel`: end this server's observations of the path.
+    pub cancel_observations: Option<Path>,
     /// An observation to start if the response is a success.
     pub observe: Option<ObserveTarget>,
 }
@@ -421,6 +423,9 @@ fn write_attributes(
     let data_type = ctx.tree.registry().data_type(path);
     ctx.attributes.write(path, &changes, data_type).map_err(|e| DmError::BadRequest(e.to_string()))?;
     outcome.attributes_changed = true;
+    if changes.cancel {
+        outcome.cancel_observations = Some(*path);
+    }
     Ok(Response::new(Code::CHANGED))
 }
 
@@ -458,7 +463,8 @@ fn create(ctx: &mut DmContext<'_>, request: &Request, o: u16, outcome: &mut DmOu
         return Err(DmError::NotFound(path));
     }
     let free = ctx.tree.free_instance(o).ok_or_else(|| DmError::BadRequest("no free instance id".to_owned()))?;
-    let (records, picked) = match decode(ctx.tree, request, &path) {
+    let decoded = if request.payload.is_empty() { Ok(Vec::new()) } else { decode(ctx.tree, request, &path) };
+    let (records, picked) = match decoded {
         Ok(records) => (records, None),
         Err(DmError::BadRequest(_)) if request.options.content_format() == Some(ContentFormat::TLV) => {
             (decode(ctx.tree, request, &Path::Instance(o, free))?, Some(free))
@@ -483,9 +489,17 @@ fn create(ctx: &mut DmContext<'_>, request: &Request, o: u16, outcome: &mut DmOu
     }
     let mut prepared = Vec::with_capacity(by_instance.len());
     for (i, records) in by_instance {
-        let groups = group_records(ctx.tree, records, &Path::Instance(o, i), true)?;
+        let groups = group_records(ctx.tree, records, &Path::Instance(o, i), Leniency::SkipUnwritable)?;
         let values: BTreeMap<u16, ResourceValue> =
             groups.into_iter().next().map(|(_, resources)| resources.into_iter().collect()).unwrap_or_default();
+        // Mandatory resources a server can write must come with the Create (Core TS §6.3.6).
+        if let Some(model) = ctx.tree.registry().object(o) {
+            let missing =
+                model.resources.values().find(|r| r.mandatory && r.operations.write && !values.contains_key(&r.id));
+            if let Some(missing) = missing {
+                return Err(DmError::BadRequest(format!("create of /{o}/{i} lacks mandatory resource {}", missing.id)));
+            }
+        }
         prepared.push((i, values));
     }
     let created: Vec<u16> = prepared.iter().map(|(i, _)| *i).collect();
@@ -554,10 +568,24 @@ pub(crate) enum WriteMode {
 
 type Groups = BTreeMap<(u16, u16), BTreeMap<u16, ResourceValue>>;
 
+/// How [`group_records`] treats resources a server may not write or the model does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leniency {
+    /// Refuse them (4.05 / 4.04).
+    Strict,
+    /// Skip them (Create: read-only values in the payload are ignored).
+    SkipUnwritable,
+    /// Write every known resource whatever its operations; skip unknown ones (Bootstrap-Write).
+    Bootstrap,
+}
+
 /// Groups leaf records by instance and resource, typed and checked against the model.
-/// `lenient`: resources the model does not know, or may not write, are skipped (Create and
-/// Bootstrap-Write) instead of refused.
-fn group_records(tree: &ObjectTree, records: Vec<Record>, target: &Path, lenient: bool) -> Result<Groups, DmError> {
+fn group_records(
+    tree: &ObjectTree,
+    records: Vec<Record>,
+    target: &Path,
+    leniency: Leniency,
+) -> Result<Groups, DmError> {
     let mut groups = Groups::new();
     for record in records {
         let path = record.path.path;
@@ -572,17 +600,18 @@ fn group_records(tree: &ObjectTree, records: Vec<Record>, target: &Path, lenient
         let mut value = record.value;
         if let Some(model) = tree.resource_model(o, r) {
             if !model.operations.write {
-                if lenient {
-                    continue;
+                match leniency {
+                    Leniency::Strict => return Err(DmError::NotAllowed(format!("{path} is not writable"))),
+                    Leniency::SkipUnwritable => continue,
+                    Leniency::Bootstrap => {}
                 }
-                return Err(DmError::NotAllowed(format!("{path} is not writable")));
             }
             if model.multiple != ri.is_some() {
                 return Err(DmError::BadRequest(format!("{path} does not match the resource's multiplicity")));
             }
             value = value.coerce(model.data_type).map_err(|e| DmError::BadRequest(format!("{path}: {e}")))?;
         } else if tree.registry().object(o).is_some() {
-            if lenient {
+            if leniency != Leniency::Strict {
                 continue;
             }
             return Err(DmError::NotFound(Path::Resource(o, i, r)));
@@ -614,7 +643,8 @@ pub(crate) fn apply_write(
     mode: WriteMode,
 ) -> Result<Vec<Path>, DmError> {
     let bootstrap = mode == WriteMode::Bootstrap;
-    let groups = group_records(tree, records, target, bootstrap)?;
+    let leniency = if bootstrap { Leniency::Bootstrap } else { Leniency::Strict };
+    let groups = group_records(tree, records, target, leniency)?;
     let mut plans = Vec::with_capacity(groups.len());
     for ((o, i), resources) in groups {
         let object = tree.object(o).ok_or(DmError::NotFound(Path::Object(o)))?;

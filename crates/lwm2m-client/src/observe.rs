@@ -55,6 +55,23 @@ pub fn numeric(records: &[Record]) -> Option<f64> {
     }
 }
 
+/// The boolean reading of a single-value record set (for `edge`).
+pub fn boolean(records: &[Record]) -> Option<bool> {
+    match records {
+        [Record { value: Value::Boolean(b), .. }] => Some(*b),
+        _ => None,
+    }
+}
+
+/// Under `edge` (1.2), whether a boolean went the watched way: to `true` for a rising edge
+/// (`edge=1`), to `false` for a falling one (`edge=0`). Other values pass.
+pub fn passes_edge(attrs: &NotificationAttributes, last: Option<bool>, current: Option<bool>) -> bool {
+    match (attrs.edge, last, current) {
+        (Some(edge), Some(last), Some(current)) => last != current && current == edge,
+        _ => true,
+    }
+}
+
 /// Whether a change from `last` to `current` is worth a notification under `attrs`: without
 /// `gt`, `lt` and `st` any change is; with them, crossing a threshold or moving by `st`.
 pub fn passes_thresholds(attrs: &NotificationAttributes, last: Option<f64>, current: Option<f64>) -> bool {
@@ -105,6 +122,7 @@ impl Observation {
             self.last_evaluated_at = now;
             if current != self.last_records.as_slice()
                 && passes_thresholds(attrs, numeric(&self.last_records), numeric(current))
+                && passes_edge(attrs, boolean(&self.last_records), boolean(current))
             {
                 self.due = true;
             }
@@ -147,9 +165,28 @@ impl Observations {
         self.by_key.remove(&(peer.clone(), token))
     }
 
-    /// Ends every observation of `server` (it registered again or went away).
-    pub fn remove_server(&mut self, server: ServerId) {
-        self.by_key.retain(|_, o| o.server != server);
+    /// Ends every observation of `server` (it registered again or went away); returns their keys.
+    pub fn remove_server(&mut self, server: ServerId) -> Vec<(Peer, Token)> {
+        let keys: Vec<(Peer, Token)> =
+            self.by_key.iter().filter(|(_, o)| o.server == server).map(|(k, _)| k.clone()).collect();
+        for key in &keys {
+            self.by_key.remove(key);
+        }
+        keys
+    }
+
+    /// Ends the observations of `server` on exactly `path` (1.0 `cancel`); returns their keys.
+    pub fn remove_path(&mut self, server: ServerId, path: &Path) -> Vec<(Peer, Token)> {
+        let keys: Vec<(Peer, Token)> = self
+            .by_key
+            .iter()
+            .filter(|(_, o)| o.server == server && !o.composite && o.paths.first() == Some(path))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &keys {
+            self.by_key.remove(key);
+        }
+        keys
     }
 
     /// Marks the observations watching `changed` as dirty.
@@ -237,5 +274,30 @@ mod tests {
         let mut obs = observation(start, 1.0);
         assert!(!obs.decide(start + Duration::from_secs(29), &attrs, &record(1.0)));
         assert!(obs.decide(start + Duration::from_secs(30), &attrs, &record(1.0)));
+    }
+
+    #[test]
+    fn epmin_delays_evaluation_and_epmax_catches_unsignalled_changes() {
+        let start = Instant::now();
+        let attrs = NotificationAttributes { epmin: Some(5), epmax: Some(20), ..Default::default() };
+        let mut obs = observation(start, 1.0);
+        obs.dirty = true;
+        assert!(!obs.decide(start + Duration::from_secs(1), &attrs, &record(2.0)), "epmin not over");
+        assert_eq!(obs.deadline(&attrs), Some(start + Duration::from_secs(5)));
+        assert!(obs.decide(start + Duration::from_secs(5), &attrs, &record(2.0)));
+        obs.sent(start + Duration::from_secs(5), record(2.0));
+        // A change nobody signalled is found at the next epmax evaluation.
+        assert_eq!(obs.deadline(&attrs), Some(start + Duration::from_secs(25)));
+        assert!(obs.decide(start + Duration::from_secs(25), &attrs, &record(3.0)));
+    }
+
+    #[test]
+    fn edge_reports_only_the_watched_transition() {
+        let rising = NotificationAttributes { edge: Some(true), ..Default::default() };
+        assert!(passes_edge(&rising, Some(false), Some(true)));
+        assert!(!passes_edge(&rising, Some(true), Some(false)));
+        let falling = NotificationAttributes { edge: Some(false), ..Default::default() };
+        assert!(passes_edge(&falling, Some(true), Some(false)));
+        assert!(passes_edge(&NotificationAttributes::default(), Some(true), Some(false)));
     }
 }

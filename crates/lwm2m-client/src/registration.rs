@@ -121,6 +121,8 @@ pub struct ServerSession {
     pub last_traffic_at: Instant,
     /// Queue mode: we consider ourselves asleep towards this server.
     pub sleeping: bool,
+    /// Failed Registers in a row.
+    pub failures: u32,
 }
 
 impl ServerSession {
@@ -139,6 +141,7 @@ impl ServerSession {
             attributes: AttributeStore::new(),
             last_traffic_at: now,
             sleeping: false,
+            failures: 0,
         }
     }
 

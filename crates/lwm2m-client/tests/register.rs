@@ -120,3 +120,68 @@ fn registration_update_trigger_sends_an_update() {
     let (_, _, update) = next_request(&mut sim, server);
     assert_eq!(update.path(), "/rd/c1");
 }
+
+#[test]
+fn disable_deregisters_and_registers_again_after_the_disable_timeout() {
+    let (mut sim, client, server) = registered(7, 86_400, "U");
+    let timeout = coap::Request::put("/1/0/5").with_payload(ContentFormat::TEXT, b"60".to_vec());
+    assert_eq!(support::ask(&mut sim, server, client, timeout).code, Code::CHANGED);
+    assert_eq!(support::ask(&mut sim, server, client, coap::Request::post("/1/0/4")).code, Code::CHANGED);
+    let (peer, token, request) = next_request(&mut sim, server);
+    assert_eq!((request.method, request.path()), (Code::DELETE, "/rd/c1".to_owned()));
+    answer(&mut sim, server, &peer, token, Response::new(Code::DELETED));
+    let disabled_at = sim.now();
+    let (_, register) = accept_register(&mut sim, server, "c2");
+    assert_eq!(register.path(), "/rd");
+    let silent = sim.now() - disabled_at;
+    assert!(silent >= Duration::from_secs(59) && silent <= Duration::from_secs(61), "silent for {silent:?}");
+}
+
+#[test]
+fn register_all_registers_again_after_deregister() {
+    let (mut sim, client, server) = registered(8, 300, "U");
+    let now = sim.now();
+    sim[client].deregister_all(now);
+    let (peer, token, _) = next_request(&mut sim, server);
+    answer(&mut sim, server, &peer, token, Response::new(Code::DELETED));
+    wait_event(&mut sim, client, |e| matches!(e, ClientEvent::Deregistered { .. }));
+    let now = sim.now();
+    sim[client].register_all(now);
+    accept_register(&mut sim, server, "c9");
+    wait_event(&mut sim, client, |e| matches!(e, ClientEvent::Registered { location, .. } if location == "/rd/c9"));
+}
+
+#[test]
+fn registration_and_updates_survive_a_lossy_link() {
+    for seed in 0..20 {
+        let mut sim = Sim::new(100 + seed);
+        let server = server_node(&mut sim);
+        let tree = tree(&[(ServerId(1), uri(&sim, server), 120, "U")], None, &[]);
+        let client = client_node(&mut sim, tree);
+        sim.link_both(client, server, |link| {
+            link.loss(0.2).duplicate(0.1);
+        });
+        let mut registers = 0;
+        let mut updates = 0;
+        sim.run_for(Duration::from_secs(1_800), |s| {
+            let now = s.now();
+            while let Some(event) = s[server].poll_event() {
+                if let coap::Event::Request { peer, token, request, .. } = event {
+                    let response = if request.path() == "/rd" {
+                        registers += 1;
+                        Response::new(Code::CREATED)
+                            .with_option(coap::OptionNumber::LOCATION_PATH, b"rd".to_vec())
+                            .with_option(coap::OptionNumber::LOCATION_PATH, b"x".to_vec())
+                    } else {
+                        updates += 1;
+                        Response::new(Code::CHANGED)
+                    };
+                    s[server].send_response(now, &peer, token, response).expect("answer");
+                }
+            }
+        });
+        assert!(registers >= 1, "seed {seed}: never registered");
+        assert!(updates >= 10, "seed {seed}: only {updates} updates in 30 min with lt=120");
+        assert!(sim[client].session(ServerId(1)).is_some());
+    }
+}

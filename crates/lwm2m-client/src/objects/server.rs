@@ -34,6 +34,8 @@ pub struct ServerInstance {
     pub mute_send: Option<bool>,
     /// `/1/x/26` default notification mode: `true` for CON.
     pub confirmable_notifications: bool,
+    /// `/1/x/16` Bootstrap on Registration Failure (default true).
+    pub bootstrap_on_failure: bool,
 }
 
 impl ServerInstance {
@@ -49,6 +51,7 @@ impl ServerInstance {
             binding: "U".to_owned(),
             mute_send: None,
             confirmable_notifications: false,
+            bootstrap_on_failure: true,
         }
     }
 
@@ -79,6 +82,7 @@ impl ServerInstance {
         if let Some(mute) = self.mute_send {
             put(&mut values, 23, Value::Boolean(mute));
         }
+        put(&mut values, 16, Value::Boolean(self.bootstrap_on_failure));
         put(&mut values, 26, Value::Integer(i64::from(self.confirmable_notifications)));
         values
     }
@@ -96,6 +100,7 @@ impl ServerInstance {
             binding: string(values, 7).unwrap_or("U").to_owned(),
             mute_send: boolean(values, 23),
             confirmable_notifications: uint(values, 26) == Some(1),
+            bootstrap_on_failure: boolean(values, 16).unwrap_or(true),
         })
     }
 }

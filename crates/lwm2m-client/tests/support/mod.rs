@@ -106,14 +106,20 @@ pub fn accept_register(sim: &mut Sim, server: Node<Endpoint>, id: &str) -> (Peer
     (peer, request)
 }
 
-/// Sends `request` from `server` to `client` and waits for the answer.
+/// Sends `request` from `server` to `client` and waits for the answer. Registration Updates
+/// arriving meanwhile (the object list changed) are answered 2.04.
 pub fn ask(sim: &mut Sim, server: Node<Endpoint>, client: Node<Client>, request: Request) -> Response {
     let (now, to) = (sim.now(), sim.peer(client));
     let token = sim[server].send_request(now, to, request, Reliability::Confirmable).expect("request accepted");
-    sim.run_until(|s| s[server].has_event(), WAIT);
-    match sim[server].poll_event() {
-        Some(Event::Response { token: t, response }) if t == token => response,
-        other => panic!("expected the response, got {other:?}"),
+    loop {
+        sim.run_until(|s| s[server].has_event(), WAIT);
+        match sim[server].poll_event() {
+            Some(Event::Response { token: t, response }) if t == token => return response,
+            Some(Event::Request { peer, token, request, .. }) if request.path().starts_with("/rd/") => {
+                answer(sim, server, &peer, token, Response::new(Code::CHANGED));
+            }
+            other => panic!("expected the response, got {other:?}"),
+        }
     }
 }
 
