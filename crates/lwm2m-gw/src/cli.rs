@@ -1,6 +1,8 @@
 //! Command-line interface: every subcommand and flag, documented for `--help`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -32,6 +34,66 @@ pub(crate) enum Command {
     /// devices=N elapsed_ms=T`, `firmware-updated ep=… version=…` …) and a `summary` line on
     /// SIGINT/SIGTERM after de-registering.
     Device(crate::device::DeviceArgs),
+    /// Run a standalone LwM2M Server and Bootstrap Server with a REST API compatible with the
+    /// Leshan demo servers' (`/api/clients`, `/api/event`, `/api/security/clients`,
+    /// `/api/bootstrap`).
+    ///
+    /// Prints one `<face> listening on <address>` line per bound socket (`coap`, `coaps`,
+    /// `bs-coap`, `bs-coaps`, `http`) once all are bound; port 0 picks a free port. Stops
+    /// cleanly on Ctrl-C or SIGTERM. Log level from RUST_LOG (default `info`, on stderr).
+    Server(ServerArgs),
+}
+
+/// A socket address, or `off` to leave that socket closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bind(pub(crate) Option<SocketAddr>);
+
+impl FromStr for Bind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        s.parse().map(|a| Self(Some(a))).map_err(|_| format!("{s:?} is neither an ip:port address nor `off`"))
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// UDP address of the LwM2M Server without security (NoSec), or `off`.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5683")]
+    pub(crate) coap: Bind,
+    /// UDP address of the LwM2M Server over DTLS (PSK from the security store, X.509 with
+    /// `--x509-*`), or `off`.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5684")]
+    pub(crate) coaps: Bind,
+    /// UDP address of the Bootstrap Server without security, or `off`.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5783")]
+    pub(crate) bs_coap: Bind,
+    /// UDP address of the Bootstrap Server over DTLS (PSK of the bootstrap configuration's
+    /// bootstrap account, else the security store), or `off`.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5784")]
+    pub(crate) bs_coaps: Bind,
+    /// TCP address of the REST API (no authentication: keep it on a trusted interface).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) http: SocketAddr,
+    /// Directory of the state database (registrations, security, bootstrap configs).
+    /// Default: $XDG_DATA_HOME/lwm2m-gw, else $HOME/.local/share/lwm2m-gw, else ./lwm2m-gw-data.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// PEM certificate (then its chain) of the server for DTLS certificate mode.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) x509_cert: Option<PathBuf>,
+    /// PEM private key (EC P-256) of `--x509-cert`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) x509_key: Option<PathBuf>,
+    /// PEM trust anchors for client certificates; a client's certificate CN is its endpoint.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) x509_ca: Option<PathBuf>,
+    /// Refuse NoSec registrations of endpoints that have no security entry.
+    #[arg(long)]
+    pub(crate) deny_unknown_nosec: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,9 @@ mod cli;
 // `lwm2m-gw device` (simulated End-Devices).
 mod device;
 mod payload;
+mod rest;
+mod server;
+mod store;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -17,6 +20,10 @@ fn main() -> ExitCode {
         cli::Command::Encode(args) => payload::encode(&args),
         // `lwm2m-gw device`.
         cli::Command::Device(args) => device::run(&args),
+        cli::Command::Server(args) => {
+            init_logging();
+            server::run(&args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,4 +33,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr, level from RUST_LOG (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

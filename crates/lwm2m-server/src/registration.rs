@@ -203,6 +203,9 @@ pub enum RegistrationError {
         /// The registration.
         id: RegistrationId,
     },
+    /// A restored registration's endpoint or ID is already registered (4.00).
+    #[error("endpoint {0} or its registration id is already registered")]
+    AlreadyRegistered(EndpointName),
     /// The directory is full (5.03).
     #[error("registration directory is full ({limit} registrations)")]
     DirectoryFull {
@@ -217,7 +220,7 @@ impl From<&RegistrationError> for Code {
             RegistrationError::Invalid(e) if e.is_unsupported_version() => Self::PRECONDITION_FAILED,
             RegistrationError::VersionNotSupported(_) => Self::PRECONDITION_FAILED,
             RegistrationError::Invalid(_) | RegistrationError::NotLinkFormat(_) => Self::BAD_REQUEST,
-            RegistrationError::IdentityMismatch { .. } => Self::BAD_REQUEST,
+            RegistrationError::IdentityMismatch { .. } | RegistrationError::AlreadyRegistered(_) => Self::BAD_REQUEST,
             RegistrationError::Forbidden(_) => Self::FORBIDDEN,
             RegistrationError::UnknownRegistration(_) => Self::NOT_FOUND,
             RegistrationError::DirectoryFull { .. } => Self::SERVICE_UNAVAILABLE,

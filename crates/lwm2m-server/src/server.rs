@@ -248,6 +248,23 @@ impl Server {
         Ok(id)
     }
 
+    /// Puts back a registration kept by the application across a restart (same ID, lifetime
+    /// and object list), with its expiry timer armed from `registration.updated_at`. Refused
+    /// when the directory is full or the endpoint or ID is already registered. No event is
+    /// emitted; a gateway's End-Devices are learnt again at its next Update.
+    pub fn restore_registration(&mut self, now: Instant, registration: Registration) -> Result<(), RegistrationError> {
+        if self.directory.get(&registration.id).is_some()
+            || self.directory.by_endpoint(&registration.endpoint).is_some()
+        {
+            return Err(RegistrationError::AlreadyRegistered(registration.endpoint));
+        }
+        if self.directory.len() >= self.config.max_registrations {
+            return Err(RegistrationError::DirectoryFull { limit: self.config.max_registrations });
+        }
+        self.install(now, registration);
+        Ok(())
+    }
+
     /// Forgets an observation without telling the client (passive cancel): its next
     /// notification is answered with RST. Returns whether it existed.
     pub fn forget_observation(&mut self, observation: ObservationId) -> bool {

@@ -1,0 +1,316 @@
+//! One CoAP face of the LwM2M Server: the [`Server`] engine plus what the binary hangs on it —
+//! registrations written to the [`Store`] before the CoAP answer leaves, answers routed to the
+//! REST requests waiting for them, and events published to the `/api/event` stream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use coap::{Engine, Peer, Transmit};
+use lwm2m::format::link;
+use lwm2m::{Binding, EndpointName, ObjectLinks, Path, Version};
+use lwm2m_server::{DmResponse, Registration, RegistrationId, RequestFailure, RequestId, Server, ServerEvent};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::rest::json;
+use crate::store::{Store, StoredRegistration};
+
+/// One event of the `/api/event` stream (Leshan's event names and data shapes).
+#[derive(Debug, Clone)]
+pub(crate) struct StreamEvent {
+    /// `REGISTRATION`, `UPDATED`, `DEREGISTRATION`, `NOTIFICATION`, `SEND`, `AWAKE`, `SLEEPING`.
+    pub(crate) name: &'static str,
+    /// The endpoint it concerns (for `?ep=` filtering).
+    pub(crate) endpoint: String,
+    /// The JSON data line.
+    pub(crate) data: String,
+}
+
+/// The answer a REST request waits for.
+pub(crate) type Answer = Result<DmResponse, RequestFailure>;
+
+/// The LwM2M Server engine of one CoAP socket and its ties to the rest of the binary.
+#[derive(Debug)]
+pub(crate) struct ServerFace {
+    /// The engine.
+    pub(crate) server: Server,
+    /// This face's name (`coap`, `coaps`), stored with its registrations.
+    pub(crate) name: &'static str,
+    store: Arc<Store>,
+    events: broadcast::Sender<StreamEvent>,
+    waiters: HashMap<RequestId, oneshot::Sender<Answer>>,
+}
+
+impl ServerFace {
+    /// A face around `server`.
+    pub(crate) fn new(
+        server: Server,
+        name: &'static str,
+        store: Arc<Store>,
+        events: broadcast::Sender<StreamEvent>,
+    ) -> Self {
+        Self { server, name, store, events, waiters: HashMap::new() }
+    }
+
+    /// Registers `answer` to receive the response to request `id`.
+    pub(crate) fn wait_for(&mut self, id: RequestId, answer: oneshot::Sender<Answer>) {
+        self.waiters.retain(|_, waiter| !waiter.is_closed());
+        self.waiters.insert(id, answer);
+    }
+
+    /// Handles every event the engine has queued: persist, answer, publish.
+    pub(crate) fn drain(&mut self, now: Instant) {
+        while let Some(event) = self.server.poll_event() {
+            self.handle(now, event);
+        }
+    }
+
+    fn publish(&self, name: &'static str, endpoint: &EndpointName, data: serde_json::Value) {
+        // No subscriber is fine: nobody listens to the stream.
+        let _ = self.events.send(StreamEvent { name, endpoint: endpoint.to_string(), data: data.to_string() });
+    }
+
+    fn persist(&self, registration: &Registration, now: Instant) {
+        let stored = to_stored(self.name, registration, now);
+        if let Err(error) = self.store.put_registration(&stored) {
+            tracing::error!(endpoint = %registration.endpoint, error = %error, "registration not persisted");
+        }
+    }
+
+    fn forget(&self, endpoint: &EndpointName) {
+        if let Err(error) = self.store.delete_registration(endpoint.as_str()) {
+            tracing::error!(%endpoint, error = %error, "registration removal not persisted");
+        }
+    }
+
+    fn handle(&mut self, now: Instant, event: ServerEvent) {
+        let registry = self.server.registry().clone();
+        match event {
+            ServerEvent::Registered { registration, replaced } => {
+                if let Some(old) = replaced.filter(|old| old.endpoint != registration.endpoint) {
+                    self.forget(&old.endpoint);
+                }
+                self.persist(&registration, now);
+                tracing::info!(endpoint = %registration.endpoint, id = %registration.id, face = self.name, "registered");
+                let data = json::registration(&registration, now, self.server.is_awake(now, &registration.endpoint));
+                self.publish("REGISTRATION", &registration.endpoint, data);
+            }
+            ServerEvent::Updated { registration, previous } => {
+                self.persist(&registration, now);
+                let reg = json::registration(&registration, now, self.server.is_awake(now, &registration.endpoint));
+                let update = json::update(&previous, &registration);
+                self.publish(
+                    "UPDATED",
+                    &registration.endpoint,
+                    serde_json::json!({"registration": reg, "update": update}),
+                );
+            }
+            ServerEvent::Deregistered { registration } | ServerEvent::Expired { registration } => {
+                self.forget(&registration.endpoint);
+                tracing::info!(endpoint = %registration.endpoint, face = self.name, "registration ended");
+                let data = json::registration(&registration, now, false);
+                self.publish("DEREGISTRATION", &registration.endpoint, data);
+            }
+            ServerEvent::Response { id, result, .. } => {
+                if let Some(waiter) = self.waiters.remove(&id) {
+                    // The REST request may have timed out and left.
+                    let _ = waiter.send(result);
+                }
+            }
+            ServerEvent::Notification { endpoint, observation, paths, records } => {
+                let composite =
+                    self.server.observations().any(|o| o.id == observation && o.composite) || paths.len() > 1;
+                let data = if composite {
+                    let plain: Vec<Path> = paths.iter().map(|p| p.path).collect();
+                    serde_json::json!({
+                        "ep": endpoint.as_str(),
+                        "kind": "composite",
+                        "val": json::composite_content(&plain, &records, &registry),
+                        "paths": plain.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })
+                } else {
+                    let path = paths.first().map_or(Path::Root, |p| p.path);
+                    serde_json::json!({
+                        "ep": endpoint.as_str(),
+                        "kind": "single",
+                        "res": path.to_string(),
+                        "val": json::node(&path, &records, &registry),
+                    })
+                };
+                self.publish("NOTIFICATION", &endpoint, data);
+            }
+            ServerEvent::Send { endpoint, records } => {
+                let data = serde_json::json!({"ep": endpoint.as_str(), "val": json::send_content(&records, &registry)});
+                self.publish("SEND", &endpoint, data);
+            }
+            ServerEvent::EndDeviceRegistered { gateway, end_device } => {
+                if let Some(reg) = self.server.registration(&gateway) {
+                    let data = json::end_device(&end_device, reg, now);
+                    self.publish("REGISTRATION", &end_device.endpoint, data);
+                }
+            }
+            ServerEvent::EndDeviceUpdated { gateway, end_device, .. } => {
+                if let Some(reg) = self.server.registration(&gateway) {
+                    let data = json::end_device(&end_device, reg, now);
+                    self.publish(
+                        "UPDATED",
+                        &end_device.endpoint,
+                        serde_json::json!({"registration": data, "update": {}}),
+                    );
+                }
+            }
+            ServerEvent::EndDeviceRemoved { gateway, end_device } => {
+                let data = match self.server.registration(&gateway) {
+                    Some(reg) => json::end_device(&end_device, reg, now),
+                    None => serde_json::json!({"endpoint": end_device.endpoint.as_str(), "gateway": gateway.as_str()}),
+                };
+                self.publish("DEREGISTRATION", &end_device.endpoint, data);
+            }
+            ServerEvent::Awake { endpoint } => {
+                self.publish("AWAKE", &endpoint, serde_json::json!({"ep": endpoint.as_str()}));
+            }
+            ServerEvent::Sleeping { endpoint } => {
+                self.publish("SLEEPING", &endpoint, serde_json::json!({"ep": endpoint.as_str()}));
+            }
+            ServerEvent::ObservationEnded { endpoint, observation } => {
+                tracing::debug!(%endpoint, %observation, "observation ended by the client");
+            }
+        }
+    }
+}
+
+impl Engine for ServerFace {
+    fn handle_datagram(&mut self, now: Instant, peer: Peer, datagram: &[u8]) {
+        self.server.handle_datagram(now, peer, datagram);
+        // Before the driver sends the answer: registrations reach the disk first.
+        self.drain(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.server.handle_timeout(now);
+        self.drain(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.server.poll_transmit(now, buf)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.server.poll_timeout()
+    }
+}
+
+/// Milliseconds since the Unix epoch of the engine instant `at`, seen from `now`.
+pub(crate) fn wall_ms(at: Instant, now: Instant) -> u64 {
+    let wall_now = SystemTime::now();
+    let wall = if at <= now {
+        wall_now.checked_sub(now.duration_since(at)).unwrap_or(wall_now)
+    } else {
+        wall_now + at.duration_since(now)
+    };
+    wall.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The engine instant of wall-clock `ms`, seen from `now` (never later than `now`).
+fn instant_of(ms: u64, now: Instant) -> Instant {
+    let now_ms = wall_ms(now, now);
+    now.checked_sub(Duration::from_millis(now_ms.saturating_sub(ms))).unwrap_or(now)
+}
+
+fn to_stored(face: &str, registration: &Registration, now: Instant) -> StoredRegistration {
+    StoredRegistration {
+        face: face.to_owned(),
+        id: registration.id.to_string(),
+        endpoint: registration.endpoint.to_string(),
+        address: registration.peer.addr.to_string(),
+        identity: registration.peer.identity.clone(),
+        version: registration.version.to_string(),
+        lifetime: registration.lifetime,
+        binding: registration.binding.to_string(),
+        queue_mode: registration.queue_mode,
+        sms: registration.sms.clone(),
+        additional: registration.additional.clone(),
+        objects: link::encode(&registration.objects.to_links()),
+        registered_ms: wall_ms(registration.registered_at, now),
+        updated_ms: wall_ms(registration.updated_at, now),
+    }
+}
+
+/// Why a stored registration is not restored.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RestoreError {
+    /// Its lifetime passed while the server was down.
+    #[error("registration of {0} expired while the server was stopped")]
+    Expired(String),
+    /// A field does not parse.
+    #[error("stored registration of {endpoint} has an invalid {field}")]
+    Invalid {
+        /// The endpoint.
+        endpoint: String,
+        /// The field.
+        field: &'static str,
+    },
+}
+
+/// Rebuilds a registration kept by [`Store`], or says why it is dropped.
+pub(crate) fn from_stored(stored: &StoredRegistration, now: Instant) -> Result<Registration, RestoreError> {
+    let invalid = |field| RestoreError::Invalid { endpoint: stored.endpoint.clone(), field };
+    let now_ms = wall_ms(now, now);
+    if stored.lifetime > 0 && stored.updated_ms.saturating_add(u64::from(stored.lifetime) * 1000) <= now_ms {
+        return Err(RestoreError::Expired(stored.endpoint.clone()));
+    }
+    let endpoint = EndpointName::new(&stored.endpoint).map_err(|_| invalid("endpoint"))?;
+    let version: Version = stored.version.parse().map_err(|_| invalid("version"))?;
+    let (binding, _) = Binding::parse(&stored.binding, Version::V1_1).map_err(|_| invalid("binding"))?;
+    let objects = ObjectLinks::parse(&stored.objects).map_err(|_| invalid("objects"))?;
+    let addr = stored.address.parse().map_err(|_| invalid("address"))?;
+    Ok(Registration {
+        id: RegistrationId::from_path_segment(&stored.id),
+        endpoint,
+        peer: Peer { addr, identity: stored.identity.clone() },
+        version,
+        lifetime: stored.lifetime,
+        binding,
+        queue_mode: stored.queue_mode,
+        sms: stored.sms.clone(),
+        additional: stored.additional.clone(),
+        objects,
+        registered_at: instant_of(stored.registered_ms, now),
+        updated_at: instant_of(stored.updated_ms, now),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_registration_comes_back_with_its_id_and_lifetime() {
+        let now = Instant::now();
+        let stored = StoredRegistration {
+            face: "coap".into(),
+            id: "abcDEF2345".into(),
+            endpoint: "ep1".into(),
+            address: "127.0.0.1:5000".into(),
+            identity: None,
+            version: "1.1".into(),
+            lifetime: 300,
+            binding: "U".into(),
+            queue_mode: false,
+            sms: None,
+            additional: BTreeMap::new(),
+            objects: "</3/0>,</1/0>".into(),
+            registered_ms: wall_ms(now, now) - 10_000,
+            updated_ms: wall_ms(now, now) - 5_000,
+        };
+        let registration = from_stored(&stored, now).unwrap();
+        assert_eq!(registration.id.as_str(), "abcDEF2345");
+        assert_eq!(registration.lifetime, 300);
+        assert!(registration.objects.has_object(3));
+        assert_eq!(to_stored("coap", &registration, now).objects, link::encode(&registration.objects.to_links()));
+        let expired = StoredRegistration { updated_ms: wall_ms(now, now) - 301_000, ..stored };
+        assert!(matches!(from_stored(&expired, now), Err(RestoreError::Expired(_))));
+    }
+
+    use std::collections::BTreeMap;
+}

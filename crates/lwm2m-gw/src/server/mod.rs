@@ -1,0 +1,351 @@
+//! `lwm2m-gw server`: a standalone LwM2M Server and Bootstrap Server with the Leshan-compatible
+//! REST API of [`crate::rest`].
+//!
+//! Each CoAP socket runs its own engine in its own [`transport`] driver: `--coap` a plain
+//! [`ServerFace`], `--coaps` the same behind a DTLS server (PSK looked up in the security store,
+//! X.509 from `--x509-*`), `--bs-coap` / `--bs-coaps` a [`BootstrapServer`]. State lives in
+//! [`Store`] (SQLite in `--data-dir`) and is loaded back on start. The bound addresses are printed
+//! on standard output, one `<face> listening on <addr>` line each. Ctrl-C or SIGTERM stops the
+//! HTTP server and every driver.
+
+pub(crate) mod face;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use lwm2m::{EndpointName, Registry};
+use lwm2m_server::bootstrap::{BootstrapConfig, BootstrapServer, BootstrapServerConfig};
+use lwm2m_server::{SecurityInfo, Server, ServerConfig};
+use openssl::pkey::PKey;
+use openssl::x509::X509;
+use tokio::net::UdpSocket;
+use tokio::sync::broadcast;
+use transport::{CertificateCredentials, DriverConfig, DriverTask, DtlsConfig, DtlsServer, Secured, ServerCredentials};
+
+use crate::cli::ServerArgs;
+use crate::rest::{self, BootstrapHandle, ServerHandle, Shared};
+use crate::store::{SecurityEntry, SecurityMode, Store};
+use face::ServerFace;
+
+/// Events buffered for slow `/api/event` readers before they miss some.
+const EVENT_BUFFER: usize = 1024;
+
+/// Identity → (owning endpoint, key).
+type KeyTable<K> = RwLock<HashMap<K, (String, Vec<u8>)>>;
+
+/// Pre-shared keys the DTLS layers look up, kept in step with the security store and the
+/// bootstrap configurations.
+#[derive(Debug, Default)]
+pub(crate) struct Keys {
+    /// Security store: identity → (endpoint, key).
+    psk: KeyTable<String>,
+    /// Bootstrap accounts of the bootstrap configurations: identity → (endpoint, key).
+    bootstrap: KeyTable<Vec<u8>>,
+}
+
+impl Keys {
+    /// Adds or replaces the key of a security entry (X.509 entries hold none).
+    pub(crate) fn set_security(&self, entry: &SecurityEntry) {
+        let mut psk = self.psk.write().unwrap_or_else(PoisonError::into_inner);
+        psk.retain(|_, (endpoint, _)| *endpoint != entry.endpoint);
+        if let SecurityMode::Psk { identity, key } = &entry.mode {
+            if let Ok(key) = hex::decode(key) {
+                psk.insert(identity.clone(), (entry.endpoint.clone(), key));
+            }
+        }
+    }
+
+    /// Drops the key of `endpoint`.
+    pub(crate) fn remove_security(&self, endpoint: &str) {
+        self.psk.write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
+    }
+
+    /// Adds or replaces the bootstrap PSK of a configuration.
+    pub(crate) fn set_bootstrap(&self, endpoint: &str, config: &BootstrapConfig) {
+        let mut keys = self.bootstrap.write().unwrap_or_else(PoisonError::into_inner);
+        keys.retain(|_, (ep, _)| ep != endpoint);
+        if let (Some(identity), Some((_, account))) = (config.bootstrap_psk_identity(), config.bootstrap_account()) {
+            keys.insert(identity.to_vec(), (endpoint.to_owned(), account.secret_key.clone()));
+        }
+    }
+
+    /// Drops the bootstrap PSK of `endpoint`.
+    pub(crate) fn remove_bootstrap(&self, endpoint: &str) {
+        self.bootstrap.write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
+    }
+
+    fn server_key(&self, identity: &str) -> Option<Vec<u8>> {
+        self.psk.read().unwrap_or_else(PoisonError::into_inner).get(identity).map(|(_, key)| key.clone())
+    }
+
+    fn bootstrap_key(&self, identity: &str) -> Option<Vec<u8>> {
+        let from_config = self
+            .bootstrap
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(identity.as_bytes())
+            .map(|(_, key)| key.clone());
+        // Tools written for Leshan's demos put the bootstrap PSK into the security store.
+        from_config.or_else(|| self.server_key(identity))
+    }
+}
+
+fn certificate(args: &ServerArgs) -> anyhow::Result<Option<CertificateCredentials>> {
+    let (Some(cert), Some(key)) = (&args.x509_cert, &args.x509_key) else {
+        if args.x509_cert.is_some() || args.x509_key.is_some() {
+            anyhow::bail!("--x509-cert and --x509-key go together");
+        }
+        return Ok(None);
+    };
+    let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+    let mut chain = X509::stack_from_pem(&read(cert)?).context("--x509-cert is not a PEM certificate")?;
+    if chain.is_empty() {
+        anyhow::bail!("--x509-cert holds no certificate");
+    }
+    let certificate = chain.remove(0);
+    let private_key = PKey::private_key_from_pem(&read(key)?).context("--x509-key is not a PEM private key")?;
+    let trusted = match &args.x509_ca {
+        Some(ca) => X509::stack_from_pem(&read(ca)?).context("--x509-ca is not PEM certificates")?,
+        None => Vec::new(),
+    };
+    Ok(Some(CertificateCredentials { certificate, chain, private_key, trusted, authorize: None }))
+}
+
+fn seed() -> [u8; 32] {
+    rand::random()
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub(crate) fn run(args: &ServerArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+fn data_dir(args: &ServerArgs) -> PathBuf {
+    if let Some(dir) = &args.data_dir {
+        return dir.clone();
+    }
+    if let Some(base) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(base).join("lwm2m-gw");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/lwm2m-gw");
+    }
+    PathBuf::from("lwm2m-gw-data")
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<UdpSocket> {
+    UdpSocket::bind(addr).await.with_context(|| format!("cannot bind {what} socket {addr}"))
+}
+
+fn server_config(args: &ServerArgs) -> ServerConfig {
+    ServerConfig { allow_unknown_nosec: !args.deny_unknown_nosec, ..ServerConfig::default() }
+}
+
+struct Started {
+    faces: Vec<ServerHandle>,
+    bootstrap: Vec<BootstrapHandle>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn on_exit<E: Send + 'static>(task: DriverTask<E>, what: &'static str) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        match task.await {
+            Ok(Ok(_)) => tracing::debug!(face = what, "driver stopped"),
+            Ok(Err(error)) => tracing::error!(face = what, error = %error, "driver failed"),
+            Err(error) => tracing::error!(face = what, error = %error, "driver task panicked"),
+        }
+    })
+}
+
+async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
+    let dir = data_dir(args);
+    let store = Arc::new(Store::open(&dir).with_context(|| format!("cannot open the store in {}", dir.display()))?);
+    tracing::info!(path = %store.path().display(), "store opened");
+    let keys = Arc::new(Keys::default());
+    let (events, _) = broadcast::channel(EVENT_BUFFER);
+    let securities = store.securities().context("cannot load security entries")?;
+    let bootstraps = store.bootstraps().context("cannot load bootstrap configs")?;
+    let mut configs = Vec::new();
+    for (endpoint, doc) in bootstraps {
+        match (EndpointName::new(&endpoint), serde_json::from_value::<BootstrapConfig>(doc)) {
+            (Ok(name), Ok(config)) => {
+                keys.set_bootstrap(&endpoint, &config);
+                configs.push((name, config));
+            }
+            _ => tracing::warn!(%endpoint, "stored bootstrap config is invalid; ignored"),
+        }
+    }
+    for entry in &securities {
+        keys.set_security(entry);
+    }
+    let stored_registrations = store.registrations().context("cannot load registrations")?;
+    let certificate = certificate(args)?;
+
+    let mut started = Started { faces: Vec::new(), bootstrap: Vec::new(), tasks: Vec::new() };
+    let new_face = |name: &'static str| {
+        let mut server = Server::new(server_config(args), Registry::bundled(), seed());
+        for entry in &securities {
+            let info = match (&entry.mode, EndpointName::new(&entry.endpoint)) {
+                (SecurityMode::Psk { identity, .. }, Ok(endpoint)) => {
+                    SecurityInfo { endpoint, psk_identity: Some(identity.clone()), x509_cn: None }
+                }
+                (SecurityMode::X509, Ok(endpoint)) => {
+                    SecurityInfo { x509_cn: Some(endpoint.to_string()), endpoint, psk_identity: None }
+                }
+                (_, Err(_)) => continue,
+            };
+            if let Err(error) = server.add_security(info) {
+                tracing::warn!(endpoint = %entry.endpoint, error = %error, "stored security entry refused");
+            }
+        }
+        let now = Instant::now();
+        for stored in stored_registrations.iter().filter(|r| r.face == name) {
+            match face::from_stored(stored, now) {
+                Ok(registration) => {
+                    if let Err(error) = server.restore_registration(now, registration) {
+                        tracing::warn!(endpoint = %stored.endpoint, error = %error, "registration not restored");
+                    }
+                }
+                Err(error) => {
+                    tracing::info!(error = %error, "stored registration dropped");
+                    let _ = store.delete_registration(&stored.endpoint);
+                }
+            }
+        }
+        ServerFace::new(server, name, store.clone(), events.clone())
+    };
+    let mut lines = Vec::new();
+    if let Some(addr) = args.coap.0 {
+        let socket = bind(addr, "coap").await?;
+        let engine = Secured::Plain(new_face("coap"));
+        let (handle, task) = transport::spawn(engine, socket, drain_server, DriverConfig::default())
+            .context("cannot start the coap driver")?;
+        lines.push(format!("coap listening on {}", handle.local_addr()));
+        started.tasks.push(on_exit(task, "coap"));
+        started.faces.push(handle);
+    }
+    let psk_keys = keys.clone();
+    let server_credentials = ServerCredentials {
+        psk: Some(Arc::new(move |identity: &str| psk_keys.server_key(identity))),
+        certificate: certificate.clone(),
+    };
+    if let Some(addr) = args.coaps.0 {
+        let socket = bind(addr, "coaps").await?;
+        let dtls = DtlsServer::new(Arc::new(DtlsConfig::default()), server_credentials, new_face("coaps"))
+            .context("cannot set up dtls for coaps")?;
+        let (handle, task) = transport::spawn(Secured::Server(dtls), socket, drain_server, DriverConfig::default())
+            .context("cannot start the coaps driver")?;
+        lines.push(format!("coaps listening on {}", handle.local_addr()));
+        started.tasks.push(on_exit(task, "coaps"));
+        started.faces.push(handle);
+    }
+    // Registrations of a face that is not running now stay stored for the next start.
+    let new_bootstrap = || {
+        let mut server = BootstrapServer::new(BootstrapServerConfig::default(), seed());
+        for (endpoint, config) in &configs {
+            if let Err(error) = server.configs_mut().insert(endpoint.clone(), config.clone()) {
+                tracing::warn!(%endpoint, error = %error, "stored bootstrap config refused");
+            }
+        }
+        server
+    };
+    if let Some(addr) = args.bs_coap.0 {
+        let socket = bind(addr, "bs-coap").await?;
+        let (handle, task) =
+            transport::spawn(Secured::Plain(new_bootstrap()), socket, drain_bootstrap, DriverConfig::default())
+                .context("cannot start the bs-coap driver")?;
+        lines.push(format!("bs-coap listening on {}", handle.local_addr()));
+        started.tasks.push(on_exit(task, "bs-coap"));
+        started.bootstrap.push(handle);
+    }
+    if let Some(addr) = args.bs_coaps.0 {
+        let socket = bind(addr, "bs-coaps").await?;
+        let bs_keys = keys.clone();
+        let credentials = ServerCredentials {
+            psk: Some(Arc::new(move |identity: &str| bs_keys.bootstrap_key(identity))),
+            certificate: certificate.clone(),
+        };
+        let dtls = DtlsServer::new(Arc::new(DtlsConfig::default()), credentials, new_bootstrap())
+            .context("cannot set up dtls for bs-coaps")?;
+        let (handle, task) = transport::spawn(Secured::Server(dtls), socket, drain_bootstrap, DriverConfig::default())
+            .context("cannot start the bs-coaps driver")?;
+        lines.push(format!("bs-coaps listening on {}", handle.local_addr()));
+        started.tasks.push(on_exit(task, "bs-coaps"));
+        started.bootstrap.push(handle);
+    }
+    let listener = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot bind http socket {}", args.http))?;
+    lines.push(format!("http listening on {}", listener.local_addr().context("http socket has no address")?));
+    for line in lines {
+        println!("{line}");
+    }
+
+    let shared =
+        Arc::new(Shared { faces: started.faces.clone(), bootstrap: started.bootstrap.clone(), store, keys, events });
+    let app = rest::router(shared);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("http server failed")?;
+    tracing::info!("shutting down");
+    for face in &started.faces {
+        face.shutdown();
+    }
+    for face in &started.bootstrap {
+        face.shutdown();
+    }
+    for task in started.tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+fn drain_server(engine: &mut Secured<ServerFace>) {
+    while let Some(event) = engine.poll_event() {
+        tracing::debug!(?event, "dtls session event");
+    }
+    engine.inner_mut().drain(Instant::now());
+}
+
+fn drain_bootstrap(engine: &mut Secured<BootstrapServer>) {
+    while let Some(event) = engine.poll_event() {
+        tracing::debug!(?event, "dtls session event");
+    }
+    while let Some(event) = engine.inner_mut().poll_event() {
+        tracing::info!(?event, "bootstrap");
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,293 @@
+//! Durable state of `lwm2m-gw server`: security entries, bootstrap configurations and
+//! registrations, in one SQLite database (`state.sqlite3` in the data directory).
+//!
+//! The database runs in WAL mode with `synchronous=FULL`, so every write returns only once it
+//! is on disk: callers write before they acknowledge (HTTP answer, CoAP ACK). Each row holds
+//! one JSON document keyed by endpoint name; the shapes are the serde types of this module.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// File name of the database inside the data directory.
+pub(crate) const DATABASE_FILE: &str = "state.sqlite3";
+
+/// Why the store could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {dir}")]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite refused an operation.
+    #[error("database {what} failed")]
+    Sqlite {
+        /// What was being done.
+        what: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A stored row is not the JSON it should be.
+    #[error("stored {table} row for {endpoint:?} is not valid json")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        endpoint: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Credentials of one endpoint, as the security REST API and the DTLS layers use them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SecurityEntry {
+    /// The endpoint name.
+    pub(crate) endpoint: String,
+    /// How it authenticates.
+    pub(crate) mode: SecurityMode,
+}
+
+/// The DTLS credentials of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub(crate) enum SecurityMode {
+    /// Pre-shared key.
+    Psk {
+        /// PSK identity.
+        identity: String,
+        /// The key, hex.
+        key: String,
+    },
+    /// X.509 certificate whose subject CN is the endpoint name.
+    X509,
+}
+
+/// A registration as kept across restarts. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredRegistration {
+    /// Which CoAP face holds it (`coap`, `coaps`).
+    pub(crate) face: String,
+    /// Registration ID (`/rd/<id>`).
+    pub(crate) id: String,
+    /// Endpoint name.
+    pub(crate) endpoint: String,
+    /// Peer address.
+    pub(crate) address: String,
+    /// Authenticated identity, if any.
+    pub(crate) identity: Option<String>,
+    /// LwM2M version (`1.1`).
+    pub(crate) version: String,
+    /// Lifetime in seconds.
+    pub(crate) lifetime: u32,
+    /// Binding letters (`U`).
+    pub(crate) binding: String,
+    /// Queue mode.
+    pub(crate) queue_mode: bool,
+    /// SMS number.
+    pub(crate) sms: Option<String>,
+    /// Extra registration parameters.
+    pub(crate) additional: BTreeMap<String, Option<String>>,
+    /// The object list as link-format.
+    pub(crate) objects: String,
+    /// When it registered.
+    pub(crate) registered_ms: u64,
+    /// When it last registered or updated.
+    pub(crate) updated_ms: u64,
+}
+
+/// The database. Calls block for the duration of one small transaction (with fsync).
+#[derive(Debug)]
+pub(crate) struct Store {
+    connection: Mutex<Connection>,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS security (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bootstrap (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS registration (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+";
+
+fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { what, source }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir`.
+    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { dir: dir.to_owned(), source })?;
+        let path = dir.join(DATABASE_FILE);
+        let connection = Connection::open(&path).map_err(sql("open"))?;
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(sql("enabling wal"))?;
+        connection.pragma_update(None, "synchronous", "FULL").map_err(sql("setting synchronous=full"))?;
+        connection.execute_batch(SCHEMA).map_err(sql("creating tables"))?;
+        Ok(Self { connection: Mutex::new(connection), path })
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, table: &'static str, endpoint: &str, doc: &str) -> Result<(), StoreError> {
+        let statement = format!("INSERT INTO {table} (endpoint, doc) VALUES (?1, ?2) ON CONFLICT(endpoint) DO UPDATE SET doc = excluded.doc");
+        self.lock().execute(&statement, params![endpoint, doc]).map_err(sql("write"))?;
+        Ok(())
+    }
+
+    fn delete(&self, table: &'static str, endpoint: &str) -> Result<bool, StoreError> {
+        let statement = format!("DELETE FROM {table} WHERE endpoint = ?1");
+        Ok(self.lock().execute(&statement, params![endpoint]).map_err(sql("delete"))? > 0)
+    }
+
+    fn all<T: for<'de> Deserialize<'de>>(&self, table: &'static str) -> Result<Vec<(String, T)>, StoreError> {
+        let connection = self.lock();
+        let mut statement =
+            connection.prepare(&format!("SELECT endpoint, doc FROM {table} ORDER BY endpoint")).map_err(sql("read"))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .map_err(sql("read"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (endpoint, doc) = row.map_err(sql("read"))?;
+            let value = serde_json::from_str(&doc).map_err(|source| StoreError::Corrupt {
+                table,
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+            out.push((endpoint, value));
+        }
+        Ok(out)
+    }
+
+    fn one<T: for<'de> Deserialize<'de>>(&self, table: &'static str, endpoint: &str) -> Result<Option<T>, StoreError> {
+        let doc: Option<String> = self
+            .lock()
+            .query_row(&format!("SELECT doc FROM {table} WHERE endpoint = ?1"), params![endpoint], |row| row.get(0))
+            .optional()
+            .map_err(sql("read"))?;
+        doc.map(|doc| {
+            serde_json::from_str(&doc).map_err(|source| StoreError::Corrupt {
+                table,
+                endpoint: endpoint.to_owned(),
+                source,
+            })
+        })
+        .transpose()
+    }
+
+    /// Adds or replaces a security entry.
+    pub(crate) fn put_security(&self, entry: &SecurityEntry) -> Result<(), StoreError> {
+        self.put("security", &entry.endpoint, &to_json(entry))
+    }
+
+    /// Removes a security entry; whether there was one.
+    pub(crate) fn delete_security(&self, endpoint: &str) -> Result<bool, StoreError> {
+        self.delete("security", endpoint)
+    }
+
+    /// Every security entry.
+    pub(crate) fn securities(&self) -> Result<Vec<SecurityEntry>, StoreError> {
+        Ok(self.all("security")?.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Adds or replaces a bootstrap configuration (Leshan JSON).
+    pub(crate) fn put_bootstrap(&self, endpoint: &str, config: &serde_json::Value) -> Result<(), StoreError> {
+        self.put("bootstrap", endpoint, &config.to_string())
+    }
+
+    /// The bootstrap configuration of `endpoint`.
+    pub(crate) fn bootstrap(&self, endpoint: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.one("bootstrap", endpoint)
+    }
+
+    /// Removes a bootstrap configuration; whether there was one.
+    pub(crate) fn delete_bootstrap(&self, endpoint: &str) -> Result<bool, StoreError> {
+        self.delete("bootstrap", endpoint)
+    }
+
+    /// Every bootstrap configuration, by endpoint.
+    pub(crate) fn bootstraps(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        self.all("bootstrap")
+    }
+
+    /// Adds or replaces a registration.
+    pub(crate) fn put_registration(&self, registration: &StoredRegistration) -> Result<(), StoreError> {
+        self.put("registration", &registration.endpoint, &to_json(registration))
+    }
+
+    /// Removes the registration of `endpoint`.
+    pub(crate) fn delete_registration(&self, endpoint: &str) -> Result<bool, StoreError> {
+        self.delete("registration", endpoint)
+    }
+
+    /// Every registration.
+    pub(crate) fn registrations(&self) -> Result<Vec<StoredRegistration>, StoreError> {
+        Ok(self.all("registration")?.into_iter().map(|(_, r)| r).collect())
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // These types hold only strings, numbers, booleans and maps with string keys.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lwm2m-gw-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn entries_survive_reopening_the_database() {
+        let dir = temp_dir("reopen");
+        let entry = SecurityEntry {
+            endpoint: "ep1".into(),
+            mode: SecurityMode::Psk { identity: "id1".into(), key: "0102".into() },
+        };
+        {
+            let store = Store::open(&dir).unwrap();
+            store.put_security(&entry).unwrap();
+            store.put_bootstrap("ep1", &serde_json::json!({"toDelete": ["/0"]})).unwrap();
+        }
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.securities().unwrap(), vec![entry]);
+        assert_eq!(store.bootstrap("ep1").unwrap(), Some(serde_json::json!({"toDelete": ["/0"]})));
+        assert_eq!(store.bootstraps().unwrap().len(), 1);
+        assert!(store.delete_security("ep1").unwrap());
+        assert!(!store.delete_security("ep1").unwrap());
+        assert!(store.securities().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_database_runs_in_wal_mode_with_full_sync() {
+        let dir = temp_dir("pragmas");
+        let store = Store::open(&dir).unwrap();
+        let mode: String = store.lock().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let sync: i64 = store.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "FULL");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
