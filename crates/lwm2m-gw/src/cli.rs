@@ -26,6 +26,14 @@ pub(crate) enum Command {
     Decode(DecodeArgs),
     /// Encode JSON (the shape `decode` prints) into an LwM2M payload, printed as hex.
     Encode(EncodeArgs),
+    // ----- `lwm2m-gw device` -----
+    /// Run simulated LwM2M End-Devices (Device, Connectivity, Temperature 3303, Light 3311,
+    /// Firmware Update 5) against a server, one UDP socket per device.
+    ///
+    /// Prints one line per milestone (`registered ep=… server=… location=…`, `all-registered
+    /// devices=N elapsed_ms=T`, `firmware-updated ep=… version=…` …) and a `summary` line on
+    /// SIGINT/SIGTERM after de-registering.
+    Device(crate::device::DeviceArgs),
     /// Run a standalone LwM2M Server and Bootstrap Server with a REST API compatible with the
     /// Leshan demo servers' (`/api/clients`, `/api/event`, `/api/security/clients`,
     /// `/api/bootstrap`).

@@ -57,7 +57,7 @@ impl Observer {
 
 impl Endpoint {
     /// One more notification of the observation `(peer, token)` (RFC 7641 §4.2–4.5).
-    pub(super) fn notify(&mut self, now: Instant, peer: &Peer, token: Token, response: Response) {
+    pub(super) fn notify(&mut self, now: Instant, peer: &Peer, token: Token, response: Response, force_con: bool) {
         let exchange_key = (peer.clone(), token);
         let Some(observer) = self.observers.get_mut(&exchange_key) else { return };
         let Response { code, mut options, payload } = response;
@@ -66,7 +66,8 @@ impl Endpoint {
         }
         options.set_uint(OptionNumber::OBSERVE, observer.seq.next_value());
         let key = observer.key.clone();
-        let confirmable = self.config.confirmable_notifications
+        let confirmable = force_con
+            || self.config.confirmable_notifications
             || observer.pending_con.is_some()
             || now >= observer.last_con_at + self.config.notification_con_interval;
         let replaced = observer.pending_con.take();

@@ -268,10 +268,36 @@ impl Endpoint {
             return Ok(());
         }
         if self.observers.contains_key(&exchange_key) {
-            self.notify(now, peer, token, response);
+            self.notify(now, peer, token, response, false);
             return Ok(());
         }
         Err(SendError::UnknownExchange { token })
+    }
+
+    /// One more notification of the observation `token` from `peer`, sent confirmable when
+    /// `reliability` says so (LwM2M `/1/x/26`, `con` attribute); otherwise the endpoint's own
+    /// rule applies as in [`send_response`](Self::send_response).
+    pub fn send_notification(
+        &mut self,
+        now: Instant,
+        peer: &Peer,
+        token: Token,
+        response: Response,
+        reliability: super::Reliability,
+    ) -> Result<(), SendError> {
+        self.pump_queues(now);
+        if !response.code.is_response() {
+            return Err(SendError::NotAResponse { code: response.code });
+        }
+        if response.payload.len() > self.config.max_body_size {
+            return Err(SendError::BodyTooLarge { len: response.payload.len(), limit: self.config.max_body_size });
+        }
+        check_options(&response.options)?;
+        if !self.observers.contains_key(&(peer.clone(), token)) {
+            return Err(SendError::NotObserving { token });
+        }
+        self.notify(now, peer, token, response, reliability == super::Reliability::Confirmable);
+        Ok(())
     }
 
     fn answer_exchange(

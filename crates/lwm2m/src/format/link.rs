@@ -18,8 +18,9 @@ use crate::path::PrefixedPath;
 /// Format name used in errors.
 const FORMAT: &str = "link-format";
 
-/// Attributes whose values RFC 6690 and RFC 8288 write as quoted strings.
-const QUOTED_ATTRIBUTES: [&str; 4] = ["rt", "if", "anchor", "title"];
+/// Attributes whose values RFC 6690 and RFC 8288 write as quoted strings (and LwM2M the `uri`
+/// of a Bootstrap-Discover link, Core TS §5.2.7.3).
+const QUOTED_ATTRIBUTES: [&str; 5] = ["rt", "if", "anchor", "title", "uri"];
 
 /// One link: `<uri>;name=value;name…`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
