@@ -8,7 +8,7 @@
 // prints one line per event on stdout (and nothing else there):
 //   registered <location>             once the server accepted the registration
 //   read /3/0/0                       for every read it answers
-//   write /3308/0/5900 = 23.5         for every write it accepts
+//   write /3311/0/5851 = 75           for every write it accepts
 // It stays up until killed (SIGTERM/SIGINT deregister first when possible).
 // Errors go to stderr and end the process with exit code 1.
 'use strict';
@@ -67,9 +67,10 @@ const OBJECTS = {
         5701: 'Cel',              // Sensor Units (R, String)
         5750: 'room',             // Application Type (RW, String)
     },
-    '/3308/0': {
-        5900: '20.0',             // Set Point Value (RW, Float)
-        5701: 'Cel',              // Sensor Units (RW, String)
+    '/3311/0': {
+        5850: '0',                // On/Off (RW, Boolean)
+        5851: '20',               // Dimmer (RW, Integer)
+        5706: 'white',            // Colour (RW, String)
     },
 };
 
