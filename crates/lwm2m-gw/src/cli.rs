@@ -72,7 +72,8 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5783")]
     pub(crate) bs_coap: Bind,
     /// UDP address of the Bootstrap Server over DTLS (PSK of the bootstrap configuration's
-    /// bootstrap account, else the security store), or `off`.
+    /// bootstrap account, else the bootstrap security store of `--bs-http`, else the LwM2M
+    /// Server's), or `off`.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5784")]
     pub(crate) bs_coaps: Bind,
     /// TCP address of the REST API (no authentication: keep it on a trusted interface).

@@ -252,9 +252,17 @@ impl Store {
         self.put("registration", &registration.endpoint, &to_json(registration))
     }
 
-    /// Removes the registration of `endpoint`.
-    pub(crate) fn delete_registration(&self, endpoint: &str) -> Result<bool, StoreError> {
-        self.delete("registration", endpoint)
+    /// Removes the registration of `endpoint` if it is still the one with `id` (the endpoint
+    /// may have registered again meanwhile, on another face).
+    pub(crate) fn delete_registration(&self, endpoint: &str, id: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .lock()
+            .execute(
+                "DELETE FROM registration WHERE endpoint = ?1 AND json_extract(doc, '$.id') = ?2",
+                params![endpoint, id],
+            )
+            .map_err(sql("delete"))?;
+        Ok(deleted > 0)
     }
 
     /// Every registration.
@@ -298,6 +306,34 @@ mod tests {
         assert!(store.delete_security(Scope::Server, "ep1").unwrap());
         assert!(!store.delete_security(Scope::Server, "ep1").unwrap());
         assert!(store.securities(Scope::Server).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_registration_is_deleted_only_while_its_id_is_current() {
+        let dir = temp_dir("registration");
+        let store = Store::open(&dir).unwrap();
+        let registration = StoredRegistration {
+            face: "coap".into(),
+            id: "newer".into(),
+            endpoint: "ep".into(),
+            address: "127.0.0.1:1".into(),
+            identity: None,
+            version: "1.1".into(),
+            lifetime: 60,
+            binding: "U".into(),
+            queue_mode: false,
+            sms: None,
+            additional: BTreeMap::new(),
+            objects: "</3/0>".into(),
+            registered_ms: 1,
+            updated_ms: 2,
+        };
+        store.put_registration(&registration).unwrap();
+        assert!(!store.delete_registration("ep", "older").unwrap());
+        assert_eq!(store.registrations().unwrap(), vec![registration]);
+        assert!(store.delete_registration("ep", "newer").unwrap());
+        assert!(store.registrations().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

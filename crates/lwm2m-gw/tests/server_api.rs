@@ -101,6 +101,31 @@ fn read_write_execute_and_discover_reach_the_client() {
 }
 
 #[test]
+fn create_and_write_attributes_reach_the_client() {
+    let dir = temp_dir("create");
+    let gw = Gw::start(&dir);
+    let device = registered_device(&gw, "dev-create");
+    let body = r#"{"kind":"instance","id":1,"resources":[{"id":5700,"kind":"singleResource","value":"12.5","type":"FLOAT"},{"id":5701,"kind":"singleResource","value":"Cel","type":"STRING"}]}"#;
+    let created = gw.json("POST", "/api/clients/dev-create/3303?format=SENML_JSON", Some("application/json"), body);
+    assert_eq!(created["status"], "CREATED(201)");
+    assert_eq!(created["location"], "/3303/1");
+    let stored = device.values.lock().unwrap().get(&"/3303/1/5700".parse().unwrap()).cloned();
+    assert_eq!(stored, Some(Value::Float(12.5)));
+
+    let attributes = gw.json("PUT", "/api/clients/dev-create/3303/1/5700/attributes?pmin=5&pmax=60", None, "");
+    assert_eq!(attributes["status"], "CHANGED(204)");
+    let query = loop {
+        match device.events.recv_timeout(Duration::from_secs(5)).expect("write-attributes arrives") {
+            DeviceEvent::Attributes(path, query) => break (path, query),
+            _ => continue,
+        }
+    };
+    assert_eq!(query, ("/3303/1/5700".to_owned(), vec!["pmin=5".to_owned(), "pmax=60".to_owned()]));
+    let (status, _) = gw.http("PUT", "/api/clients/dev-create/3303/1/5700/attributes?pmin=x", None, "");
+    assert_eq!(status, 400, "an invalid attribute is refused before anything is sent");
+}
+
+#[test]
 fn composite_read_answers_each_path() {
     let dir = temp_dir("composite");
     let gw = Gw::start(&dir);
@@ -156,6 +181,21 @@ fn observe_notifications_arrive_on_the_event_stream() {
     assert_eq!(notification["val"]["/3/0/9"]["value"], "55");
     let (status, _) = gw.http("DELETE", "/api/clients/dev-obs/composite/observe?paths=/3/0/9,/3303/0/5700", None, "");
     assert_eq!(status, 200);
+}
+
+#[test]
+fn send_data_arrives_on_the_event_stream() {
+    let dir = temp_dir("send");
+    let gw = Gw::start(&dir);
+    let device = registered_device(&gw, "dev-send");
+    let mut events = Events::open(gw.addr("http"), "dev-send");
+    device.send_data(r#"[{"bn":"/3303/0/","n":"5700","v":19.5},{"n":"5701","vs":"Cel"}]"#);
+    let sent = events.next("SEND", Duration::from_secs(10)).expect("a SEND event");
+    assert_eq!(sent["ep"], "dev-send");
+    let instance = &sent["val"]["/3303/0"];
+    assert_eq!(instance["kind"], "instance", "{sent}");
+    let resources = instance["resources"].as_array().unwrap();
+    assert!(resources.iter().any(|r| r["id"] == 5700 && r["value"] == "19.5"), "{sent}");
 }
 
 #[test]

@@ -42,3 +42,29 @@ fn a_wrong_key_never_gets_a_session() {
     assert!(device.events.recv_timeout(std::time::Duration::from_secs(3)).is_err(), "no answer without a dtls session");
     assert_eq!(gw.get_json("/api/clients"), serde_json::json!([]));
 }
+
+#[test]
+fn an_endpoint_that_moves_to_coaps_is_served_there() {
+    let dir = temp_dir("dtls-move");
+    let gw = Gw::start(&dir);
+    let plain = Device::start(server_support::plain_endpoint(), gw.addr("coap"), default_values());
+    plain.register("mover", LINKS, 300);
+    plain.registered().expect("the plain registration is accepted");
+    let entry = r#"{"endpoint":"mover","tls":{"mode":"psk","details":{"identity":"mover-id","key":"6d6f7665"}}}"#;
+    assert_eq!(gw.http("PUT", "/api/security/clients", Some("application/json"), entry).0, 200);
+
+    let mut values = default_values();
+    values.insert("/3/0/0".parse().unwrap(), lwm2m::Value::String("Secure Corp".into()));
+    let key = hex::decode("6d6f7665").unwrap();
+    let secure = Device::start(psk_endpoint(gw.addr("coaps"), "mover-id", &key), gw.addr("coaps"), values);
+    secure.register("mover", LINKS, 300);
+    secure.registered().expect("the secured registration is accepted");
+
+    let clients = gw.get_json("/api/clients");
+    let listed: Vec<&serde_json::Value> =
+        clients.as_array().unwrap().iter().filter(|c| c["endpoint"] == "mover").collect();
+    assert_eq!(listed.len(), 1, "{clients}");
+    assert_eq!(listed[0]["secure"], true);
+    let read = gw.get_json("/api/clients/mover/3/0/0");
+    assert_eq!(read["content"]["value"], "Secure Corp");
+}

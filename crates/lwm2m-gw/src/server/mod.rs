@@ -3,7 +3,9 @@
 //!
 //! Each CoAP socket runs its own engine in its own [`transport`] driver: `--coap` a plain
 //! [`ServerFace`], `--coaps` the same behind a DTLS server (PSK looked up in the security store,
-//! X.509 from `--x509-*`), `--bs-coap` / `--bs-coaps` a [`BootstrapServer`]. State lives in
+//! X.509 from `--x509-*`), `--bs-coap` / `--bs-coaps` a [`BootstrapServer`]. `--http` serves
+//! the whole API, `--bs-http` the bootstrap demo's part with its own security store (tools
+//! written for Leshan's two demos keep their two URLs). State lives in
 //! [`Store`] (SQLite in `--data-dir`) and is loaded back on start. The bound addresses are printed
 //! on standard output, one `<face> listening on <addr>` line each. Ctrl-C or SIGTERM stops the
 //! HTTP server and every driver.
@@ -248,6 +250,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
             }
         }
         let now = Instant::now();
+        // Registrations of a face that is off this time stay stored for a later start.
         for stored in stored_registrations.iter().filter(|r| r.face == name) {
             match face::from_stored(stored, now) {
                 Ok(registration) => {
@@ -257,7 +260,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
                 }
                 Err(error) => {
                     tracing::info!(error = %error, "stored registration dropped");
-                    let _ = store.delete_registration(&stored.endpoint);
+                    let _ = store.delete_registration(&stored.endpoint, &stored.id);
                 }
             }
         }
@@ -288,7 +291,6 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
         started.tasks.push(on_exit(task, "coaps"));
         started.faces.push(handle);
     }
-    // Registrations of a face that is not running now stay stored for the next start.
     let new_bootstrap = || {
         let mut server = BootstrapServer::new(BootstrapServerConfig::default(), seed());
         for (endpoint, config) in &configs {

@@ -40,11 +40,17 @@ pub struct Gw {
 impl Gw {
     /// Starts the binary with its state in `dir` and waits for its address lines.
     pub fn start(dir: &FsPath) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// As [`Gw::start`], with extra command-line arguments.
+    pub fn start_with(dir: &FsPath, extra: &[&str]) -> Self {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stderr.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lwm2m-gw"))
             .args(["server", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0", "--bs-coap", "127.0.0.1:0"])
             .args(["--bs-coaps", "127.0.0.1:0", "--http", "127.0.0.1:0", "--bs-http", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(extra)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -232,11 +238,14 @@ pub enum DeviceEvent {
     Executed(String, String),
     /// Bootstrap-Finish arrived.
     BootstrapFinished,
+    /// Write-Attributes arrived on this path with this query.
+    Attributes(String, Vec<String>),
 }
 
 enum Command2 {
     Register { endpoint: String, links: String, lifetime: u32 },
     BootstrapRequest { endpoint: String },
+    Send(Vec<u8>),
     Set(PrefixedPath, Value),
     Notify,
     Stop,
@@ -264,6 +273,15 @@ impl Face for DtlsClient<Endpoint> {
     fn start(&mut self, now: Instant) {
         self.connect(now);
     }
+}
+
+/// A DTLS client endpoint with a certificate towards `server`.
+pub fn certificate_endpoint(
+    server: SocketAddr,
+    credentials: transport::CertificateCredentials,
+) -> DtlsClient<Endpoint> {
+    let credentials = ClientCredentials::Certificate(credentials);
+    DtlsClient::new(Arc::new(DtlsConfig::default()), credentials, server, plain_endpoint()).unwrap()
 }
 
 /// A plain endpoint.
@@ -333,6 +351,11 @@ impl Device {
         self.commands.send(command).unwrap();
     }
 
+    /// Sends `POST /dp` (Send) with a SenML JSON payload.
+    pub fn send_data(&self, senml_json: &str) {
+        self.commands.send(Command2::Send(senml_json.as_bytes().to_vec())).unwrap();
+    }
+
     /// Sends Bootstrap-Request for `endpoint`.
     pub fn bootstrap_request(&self, endpoint: &str) {
         self.commands.send(Command2::BootstrapRequest { endpoint: endpoint.to_owned() }).unwrap();
@@ -344,7 +367,7 @@ impl Device {
             match self.events.recv_timeout(Duration::from_secs(20)).expect("an answer to register") {
                 DeviceEvent::Registered(location) => return Ok(location),
                 DeviceEvent::Answered(code) => return Err(code),
-                DeviceEvent::Executed(..) | DeviceEvent::BootstrapFinished => {}
+                DeviceEvent::Executed(..) | DeviceEvent::BootstrapFinished | DeviceEvent::Attributes(..) => {}
             }
         }
     }
@@ -430,6 +453,10 @@ impl<F: Face> Runner<F> {
                     self.face.coap().send_request(now, Peer::udp(self.server), request, Reliability::Confirmable);
                 self.register_token = token.ok();
                 self.bootstrap_mode = true;
+            }
+            Command2::Send(payload) => {
+                let request = Request::post("/dp").with_payload(ContentFormat::SENML_JSON, payload);
+                let _ = self.face.coap().send_request(now, Peer::udp(self.server), request, Reliability::Confirmable);
             }
             Command2::Set(path, value) => {
                 self.values.lock().unwrap().insert(path, value);
@@ -524,7 +551,28 @@ impl<F: Face> Runner<F> {
                 }
                 response
             }
-            Code::PUT if request.payload.is_empty() => Response::new(Code::CHANGED),
+            Code::PUT if request.payload.is_empty() => {
+                let _ = self.events.send(DeviceEvent::Attributes(path_text, request.options.uri_query()));
+                Response::new(Code::CHANGED)
+            }
+            Code::POST if matches!(path.path, Path::Object(_)) => {
+                let cf = request.options.content_format().unwrap_or(ContentFormat::TLV);
+                let Ok(records) = format::decode(cf, &request.payload, &path, registry) else {
+                    return Response::new(Code::BAD_REQUEST);
+                };
+                let Some(Path::Resource(o, i, _) | Path::ResourceInstance(o, i, _, _)) =
+                    records.first().map(|r| r.path.path)
+                else {
+                    return Response::new(Code::BAD_REQUEST);
+                };
+                let mut values = self.values.lock().unwrap();
+                for record in records {
+                    values.insert(record.path, record.value);
+                }
+                Response::new(Code::CREATED)
+                    .with_option(OptionNumber::LOCATION_PATH, o.to_string())
+                    .with_option(OptionNumber::LOCATION_PATH, i.to_string())
+            }
             Code::PUT | Code::IPATCH => {
                 let cf = request.options.content_format().unwrap_or(ContentFormat::TEXT);
                 let target = if request.method == Code::IPATCH { PrefixedPath::plain(Path::Root) } else { path };
