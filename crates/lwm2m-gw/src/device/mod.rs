@@ -24,7 +24,7 @@
 //! ```
 //!
 //! `summary` is printed on SIGINT/SIGTERM, after every device has tried to de-register
-//! (bounded to two seconds).
+//! (paced like `--ramp-us`, then bounded to five seconds).
 
 mod engine;
 mod firmware;
@@ -116,6 +116,9 @@ pub(crate) struct DeviceArgs {
     #[arg(long, value_name = "US", default_value_t = 0)]
     pub(crate) ramp_us: u64,
 }
+
+/// How long the devices get to de-register after the last DELETE went out.
+const DEREGISTER_WAIT: Duration = Duration::from_secs(5);
 
 /// Shared counters for the summary.
 #[derive(Debug, Default)]
@@ -415,6 +418,7 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
     let started_at = Instant::now();
     let counters = Arc::new(Counters::default());
     let count = args.count;
+    let ramp = Duration::from_micros(args.ramp_us);
     let mut handles: Vec<DriverHandle<DeviceEngine>> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let bind = local_bind(setup.server_addr);
     for index in 0..count {
@@ -435,9 +439,9 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
         let (handle, _task) = transport::spawn(engine, socket, hook, config).context("starting a device driver")?;
         handle.send(|engine, now| engine.start(now)).await.context("starting a device")?;
         handles.push(handle);
-        if args.ramp_us > 0 {
-            tokio::time::sleep(Duration::from_micros(args.ramp_us)).await;
-        }
+        // Device i starts at i × ramp: sleeping until then batches starts when the timer is
+        // coarser than the ramp.
+        tokio::time::sleep_until((started_at + ramp * (index + 1)).into()).await;
     }
     println!("started devices={count}");
     let ticker = {
@@ -474,10 +478,15 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
     }
     ticker.abort();
     let expected = counters.registered_devices.load(Ordering::Relaxed);
-    for handle in &handles {
+    // De-register paced like the start (at least 100 µs apart) so a burst of DELETEs does not
+    // overflow the server's socket buffer; retransmissions get a few seconds.
+    let pace = ramp.max(Duration::from_micros(100));
+    let stopping_at = Instant::now();
+    for (index, handle) in (1u32..).zip(&handles) {
         let _ = handle.try_send(|engine, now| engine.deregister(now));
+        tokio::time::sleep_until((stopping_at + pace * index).into()).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + DEREGISTER_WAIT;
     while Instant::now() < deadline
         && usize::try_from(counters.deregistered.load(Ordering::Relaxed)).unwrap_or(usize::MAX) < expected
     {
