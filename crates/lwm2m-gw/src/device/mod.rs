@@ -15,7 +15,7 @@
 //! registered ep=EP server=1 location=/rd/x lwm2m=1.1
 //! all-registered devices=N elapsed_ms=T
 //! registration-failed ep=EP server=1 code=4.03|none
-//! updated ep=EP server=1          deregistered ep=EP server=1
+//! updated ep=EP server=1          deregistered ep=EP server=1     sleeping ep=EP server=1
 //! bootstrap-finished ep=EP        bootstrap-failed ep=EP reason="…"
 //! written ep=EP path=/3311/0/5850
 //! firmware-downloaded ep=EP version=V   firmware-failed ep=EP result=R
@@ -94,7 +94,9 @@ pub(crate) struct DeviceArgs {
     /// Register with binding `UQ` (queue mode).
     #[arg(long)]
     pub(crate) queue_mode: bool,
-    /// How many devices to run in this process, one UDP socket each.
+    /// How many devices to run in this process, one UDP socket (file descriptor, see
+    /// `ulimit -n`) each. For large counts against one server, --ramp-us spreads the
+    /// Registers so the server's socket buffer does not overflow.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub(crate) count: u32,
     /// Short Server ID of the configured server (/0/0/10, /1/0/0; not with --bootstrap).
@@ -158,9 +160,18 @@ struct SecurityTemplate {
 
 /// Runs `lwm2m-gw device` until SIGINT/SIGTERM.
 pub(crate) fn run(args: &DeviceArgs) -> anyhow::Result<()> {
+    init_logging();
     let setup = Arc::new(prepare(args)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(run_devices(args, setup))
+}
+
+/// Logs to stderr, level from RUST_LOG (default `warn`: a thousand devices at `info` drown
+/// the milestone lines' reader).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn prepare(args: &DeviceArgs) -> anyhow::Result<Setup> {
@@ -403,6 +414,7 @@ fn report(ep: &str, milestone: &Milestone, counters: &Counters, registered_once:
             counters.deregistered.fetch_add(1, Ordering::Relaxed);
             format!("deregistered ep={ep} server={server}")
         }
+        Milestone::Sleeping { server } => format!("sleeping ep={ep} server={server}"),
         Milestone::BootstrapFinished => format!("bootstrap-finished ep={ep}"),
         Milestone::BootstrapFailed { reason } => format!("bootstrap-failed ep={ep} reason={reason:?}"),
         Milestone::Written { path } => format!("written ep={ep} path={path}"),
