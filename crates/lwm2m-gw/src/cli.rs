@@ -39,7 +39,7 @@ pub(crate) enum Command {
     /// `/api/bootstrap`).
     ///
     /// Prints one `<face> listening on <address>` line per bound socket (`coap`, `coaps`,
-    /// `bs-coap`, `bs-coaps`, `http`) once all are bound; port 0 picks a free port. Stops
+    /// `bs-coap`, `bs-coaps`, `http`, `bs-http`) once all are bound; port 0 picks a free port. Stops
     /// cleanly on Ctrl-C or SIGTERM. Log level from RUST_LOG (default `info`, on stderr).
     Server(ServerArgs),
 }
@@ -72,12 +72,17 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5783")]
     pub(crate) bs_coap: Bind,
     /// UDP address of the Bootstrap Server over DTLS (PSK of the bootstrap configuration's
-    /// bootstrap account, else the security store), or `off`.
+    /// bootstrap account, else the bootstrap security store of `--bs-http`, else the LwM2M
+    /// Server's), or `off`.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:5784")]
     pub(crate) bs_coaps: Bind,
     /// TCP address of the REST API (no authentication: keep it on a trusted interface).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub(crate) http: SocketAddr,
+    /// TCP address of the Bootstrap Server's own REST API (as Leshan's bootstrap demo:
+    /// `/api/security/clients` for bootstrap credentials, `/api/bootstrap`), or `off`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    pub(crate) bs_http: Bind,
     /// Directory of the state database (registrations, security, bootstrap configs).
     /// Default: $XDG_DATA_HOME/lwm2m-gw, else $HOME/.local/share/lwm2m-gw, else ./lwm2m-gw-data.
     #[arg(long, value_name = "DIR")]

@@ -73,6 +73,25 @@ pub(crate) enum SecurityMode {
     X509,
 }
 
+/// Whose security store: the LwM2M Server's or the Bootstrap Server's (Leshan runs them as
+/// two demos with a store each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The LwM2M Server's.
+    Server,
+    /// The Bootstrap Server's.
+    Bootstrap,
+}
+
+impl Scope {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Server => "security",
+            Self::Bootstrap => "bs_security",
+        }
+    }
+}
+
 /// A registration as kept across restarts. Times are milliseconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredRegistration {
@@ -115,6 +134,7 @@ pub(crate) struct Store {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS security (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bs_security (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bootstrap (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS registration (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
 ";
@@ -192,19 +212,19 @@ impl Store {
         .transpose()
     }
 
-    /// Adds or replaces a security entry.
-    pub(crate) fn put_security(&self, entry: &SecurityEntry) -> Result<(), StoreError> {
-        self.put("security", &entry.endpoint, &to_json(entry))
+    /// Adds or replaces a security entry of `scope`.
+    pub(crate) fn put_security(&self, scope: Scope, entry: &SecurityEntry) -> Result<(), StoreError> {
+        self.put(scope.table(), &entry.endpoint, &to_json(entry))
     }
 
-    /// Removes a security entry; whether there was one.
-    pub(crate) fn delete_security(&self, endpoint: &str) -> Result<bool, StoreError> {
-        self.delete("security", endpoint)
+    /// Removes a security entry of `scope`; whether there was one.
+    pub(crate) fn delete_security(&self, scope: Scope, endpoint: &str) -> Result<bool, StoreError> {
+        self.delete(scope.table(), endpoint)
     }
 
-    /// Every security entry.
-    pub(crate) fn securities(&self) -> Result<Vec<SecurityEntry>, StoreError> {
-        Ok(self.all("security")?.into_iter().map(|(_, e)| e).collect())
+    /// Every security entry of `scope`.
+    pub(crate) fn securities(&self, scope: Scope) -> Result<Vec<SecurityEntry>, StoreError> {
+        Ok(self.all(scope.table())?.into_iter().map(|(_, e)| e).collect())
     }
 
     /// Adds or replaces a bootstrap configuration (Leshan JSON).
@@ -232,9 +252,17 @@ impl Store {
         self.put("registration", &registration.endpoint, &to_json(registration))
     }
 
-    /// Removes the registration of `endpoint`.
-    pub(crate) fn delete_registration(&self, endpoint: &str) -> Result<bool, StoreError> {
-        self.delete("registration", endpoint)
+    /// Removes the registration of `endpoint` if it is still the one with `id` (the endpoint
+    /// may have registered again meanwhile, on another face).
+    pub(crate) fn delete_registration(&self, endpoint: &str, id: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .lock()
+            .execute(
+                "DELETE FROM registration WHERE endpoint = ?1 AND json_extract(doc, '$.id') = ?2",
+                params![endpoint, id],
+            )
+            .map_err(sql("delete"))?;
+        Ok(deleted > 0)
     }
 
     /// Every registration.
@@ -267,16 +295,45 @@ mod tests {
         };
         {
             let store = Store::open(&dir).unwrap();
-            store.put_security(&entry).unwrap();
+            store.put_security(Scope::Server, &entry).unwrap();
             store.put_bootstrap("ep1", &serde_json::json!({"toDelete": ["/0"]})).unwrap();
         }
         let store = Store::open(&dir).unwrap();
-        assert_eq!(store.securities().unwrap(), vec![entry]);
+        assert_eq!(store.securities(Scope::Server).unwrap(), vec![entry]);
+        assert!(store.securities(Scope::Bootstrap).unwrap().is_empty());
         assert_eq!(store.bootstrap("ep1").unwrap(), Some(serde_json::json!({"toDelete": ["/0"]})));
         assert_eq!(store.bootstraps().unwrap().len(), 1);
-        assert!(store.delete_security("ep1").unwrap());
-        assert!(!store.delete_security("ep1").unwrap());
-        assert!(store.securities().unwrap().is_empty());
+        assert!(store.delete_security(Scope::Server, "ep1").unwrap());
+        assert!(!store.delete_security(Scope::Server, "ep1").unwrap());
+        assert!(store.securities(Scope::Server).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_registration_is_deleted_only_while_its_id_is_current() {
+        let dir = temp_dir("registration");
+        let store = Store::open(&dir).unwrap();
+        let registration = StoredRegistration {
+            face: "coap".into(),
+            id: "newer".into(),
+            endpoint: "ep".into(),
+            address: "127.0.0.1:1".into(),
+            identity: None,
+            version: "1.1".into(),
+            lifetime: 60,
+            binding: "U".into(),
+            queue_mode: false,
+            sms: None,
+            additional: BTreeMap::new(),
+            objects: "</3/0>".into(),
+            registered_ms: 1,
+            updated_ms: 2,
+        };
+        store.put_registration(&registration).unwrap();
+        assert!(!store.delete_registration("ep", "older").unwrap());
+        assert_eq!(store.registrations().unwrap(), vec![registration]);
+        assert!(store.delete_registration("ep", "newer").unwrap());
+        assert!(store.registrations().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -132,7 +132,11 @@ impl Registration {
 
     /// When the registration expires without Update, or `None` for lifetime 0 (never).
     pub fn expires_at(&self, grace: Duration) -> Option<Instant> {
-        (self.lifetime > 0).then(|| self.updated_at + Duration::from_secs(u64::from(self.lifetime)) + grace)
+        if self.lifetime == 0 {
+            return None;
+        }
+        // A lifetime beyond what the clock can represent is as good as never.
+        self.updated_at.checked_add(Duration::from_secs(u64::from(self.lifetime)))?.checked_add(grace)
     }
 
     /// The content formats the root link advertises (`ct`).

@@ -147,9 +147,19 @@ impl Server {
         self.security.add(info)
     }
 
-    /// Removes the security info of an endpoint.
+    /// Removes the security info of an endpoint. A registration it secured ends with it
+    /// ([`ServerEvent::Deregistered`]), as its credentials no longer vouch for it.
     pub fn remove_security(&mut self, endpoint: &EndpointName) -> Option<SecurityInfo> {
-        self.security.remove(endpoint)
+        let info = self.security.remove(endpoint)?;
+        let secured = self
+            .directory
+            .by_endpoint(endpoint)
+            .filter(|reg| reg.peer.identity.as_deref().is_some_and(|identity| info.matches(identity)))
+            .map(|reg| reg.id.clone());
+        if let Some(registration) = secured.and_then(|id| self.remove_registration(&id)) {
+            self.events.push_back(ServerEvent::Deregistered { registration });
+        }
+        Some(info)
     }
 
     /// Every registration.
@@ -171,6 +181,12 @@ impl Server {
     pub fn end_device(&self, endpoint: &EndpointName) -> Option<&EndDevice> {
         let gateway = self.end_device_index.get(endpoint)?;
         self.end_devices.get(gateway)?.get(endpoint)
+    }
+
+    /// The End-Device behind `gateway` with `prefix` (to attribute prefixed Send records).
+    pub fn end_device_by_prefix(&self, gateway: &EndpointName, prefix: &Prefix) -> Option<&EndDevice> {
+        let registration = self.directory.by_endpoint(gateway)?;
+        self.end_devices.get(&registration.id)?.values().find(|device| &device.prefix == prefix)
     }
 
     /// Every established observation (the server's own `/25` observations excluded).
@@ -316,7 +332,7 @@ impl Server {
         queue.push(outgoing);
         self.queued_total += 1;
         self.queued_owner.insert(id, registration);
-        self.deadlines.set(Timer::QueueWait(id), now + self.config.max_queue_wait);
+        self.deadlines.set(Timer::QueueWait(id), deadline_after(now, self.config.max_queue_wait));
         Ok(())
     }
 
@@ -334,7 +350,7 @@ impl Server {
                 token
             }
         };
-        self.deadlines.set(Timer::RequestTimeout(token), now + outgoing.timeout);
+        self.deadlines.set(Timer::RequestTimeout(token), deadline_after(now, outgoing.timeout));
         self.pending.insert(token, outgoing.pending);
         Ok(token)
     }
@@ -385,7 +401,7 @@ impl Server {
 
     /// A message from the client of `registration` arrived: a queue-mode client is awake.
     fn wake(&mut self, now: Instant, registration: &RegistrationId) {
-        let until = now + self.config.awake_time;
+        let until = deadline_after(now, self.config.awake_time);
         let Some(queue) = self.queues.get_mut(registration) else { return };
         let was_asleep = queue.wake(now, until);
         self.deadlines.set(Timer::Sleep(registration.clone()), until);
@@ -425,7 +441,7 @@ impl Server {
             (["rd"], Code::POST) => self.handle_register(now, &peer, &request),
             (["rd", id], Code::POST) => self.handle_update(now, &peer, id, &request),
             (["rd", id], Code::DELETE) => self.handle_deregister(now, &peer, id),
-            (["dp"], Code::POST) => self.handle_send(now, &peer, &request),
+            (["dp"], Code::POST) => self.handle_send(&peer, &request),
             (["rd"] | ["rd", _] | ["dp"], _) => (Response::new(Code::METHOD_NOT_ALLOWED), None),
             _ => (Response::new(Code::NOT_FOUND), None),
         };
@@ -503,7 +519,9 @@ impl Server {
             None => self.deadlines.remove(&Timer::Expiry(id.clone())),
         }
         if registration.queue_mode {
-            self.queues.entry(id.clone()).or_insert_with(|| QueueState::awake(now + self.config.awake_time));
+            self.queues
+                .entry(id.clone())
+                .or_insert_with(|| QueueState::awake(deadline_after(now, self.config.awake_time)));
         } else if let Some(mut queue) = self.queues.remove(&id) {
             // Queue mode turned off: everything waiting goes out now.
             self.deadlines.remove(&Timer::Sleep(id.clone()));
@@ -576,7 +594,7 @@ impl Server {
         (Self::refuse(&error, "de-register", peer), None)
     }
 
-    fn handle_send(&mut self, _now: Instant, peer: &Peer, request: &Request) -> (Response, Option<RegistrationId>) {
+    fn handle_send(&mut self, peer: &Peer, request: &Request) -> (Response, Option<RegistrationId>) {
         let Some(registration) = self.directory.by_peer(peer) else {
             tracing::info!(addr = %peer.addr, "send from a peer without registration");
             return (Response::new(Code::NOT_FOUND), None);
@@ -808,22 +826,14 @@ impl Server {
     fn on_notification(&mut self, now: Instant, token: Token, response: &Response) {
         let Some(id) = self.observation_tokens.get(&token).copied() else { return };
         let Some(observation) = self.observations.get(&id).cloned() else { return };
-        if !response.code.is_success() || response.options.observe().is_none() {
-            self.drop_observation(id);
-            if !self.gateway_observations.contains_key(&id) {
-                self.events.push_back(ServerEvent::ObservationEnded {
-                    endpoint: observation.endpoint.clone(),
-                    observation: id,
-                });
-            }
-        }
-        let target = match (&observation.paths[..], observation.composite) {
-            ([path], false) => path.clone(),
-            _ => PrefixedPath::plain(Path::Root),
-        };
+        let internal = self.gateway_observations.contains_key(&id);
         if response.code.is_success() {
+            let target = match (observation.paths.as_slice(), observation.composite) {
+                ([path], false) => path.clone(),
+                _ => PrefixedPath::plain(Path::Root),
+            };
             match response::decode(&Expect::Records(target), response, &self.registry) {
-                Ok(Content::Records(records)) if self.gateway_observations.contains_key(&id) => {
+                Ok(Content::Records(records)) if internal => {
                     self.on_gateway_records(&observation.registration, &records);
                 }
                 Ok(Content::Records(records)) => self.events.push_back(ServerEvent::Notification {
@@ -834,6 +844,16 @@ impl Server {
                 }),
                 Ok(_) => {}
                 Err(error) => tracing::warn!(endpoint = %observation.endpoint, %error, "undecodable notification"),
+            }
+        }
+        // A non-2.xx notification, or one without Observe, ends the observation (RFC 7641 §3.2).
+        if !response.code.is_success() || response.options.observe().is_none() {
+            self.drop_observation(id);
+            if !internal {
+                self.events.push_back(ServerEvent::ObservationEnded {
+                    endpoint: observation.endpoint.clone(),
+                    observation: id,
+                });
             }
         }
         self.wake(now, &observation.registration);
@@ -891,6 +911,12 @@ impl Server {
             }
         }
     }
+}
+
+/// `now + duration`, saturating at a year when the clock cannot represent it.
+fn deadline_after(now: Instant, duration: Duration) -> Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 86_400);
+    now.checked_add(duration).unwrap_or(now + YEAR)
 }
 
 impl Engine for Server {

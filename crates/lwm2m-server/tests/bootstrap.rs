@@ -529,3 +529,149 @@ fn operator_discover_teaches_which_instance_is_the_bootstrap_account() {
     assert!(h.sim[h.bs].delete(now, &dev, Path::Instance(0, 0)).is_ok());
     h.expect(Code::DELETE, "/0/0", Code::DELETED);
 }
+
+/// The success answer a well-behaved client gives each bootstrap request.
+fn success_for(request: &Request) -> Response {
+    Response::new(match request.method {
+        Code::DELETE => Code::DELETED,
+        _ => Code::CHANGED,
+    })
+}
+
+#[test]
+fn lossy_link_sweep_ends_every_session_exactly_once_with_requests_in_order() {
+    let expected = ["DELETE /0", "DELETE /1", "PUT /0/1", "PUT /1/0", "POST /bs"];
+    let mut finished = 0;
+    for seed in 0..40 {
+        let mut h = Harness::new(seed, Duration::from_secs(93)).with_config("dev1", gateway_config());
+        let (bs, client) = (h.bs, h.client);
+        h.sim.link_both(bs, client, |link| {
+            link.loss(0.2).duplicate(0.1);
+        });
+        let (now, to) = (h.sim.now(), h.sim.peer(bs));
+        let request = Request::post("/bs").with_query("ep=dev1");
+        h.sim[client].send_request(now, to, request, Reliability::Confirmable).expect("queued");
+
+        let mut seen: Vec<String> = Vec::new();
+        let mut request_failed = false;
+        let mut terminal: Vec<BootstrapEvent> = Vec::new();
+        h.sim.run_until(
+            |s| {
+                let now = s.now();
+                while let Some(event) = s[client].poll_event() {
+                    match event {
+                        Event::Request { peer, token, request, .. } => {
+                            seen.push(format!("{} {}", method_name(request.method), request.path()));
+                            s[client].send_response(now, &peer, token, success_for(&request)).expect("answerable");
+                        }
+                        Event::Failed { .. } => request_failed = true,
+                        _ => {}
+                    }
+                }
+                terminal.extend(std::iter::from_fn(|| s[bs].poll_event()).filter(|e| {
+                    matches!(e, BootstrapEvent::SessionFinished { .. } | BootstrapEvent::SessionFailed { .. })
+                }));
+                !terminal.is_empty() || (request_failed && !s[bs].has_session(&ep("dev1")))
+            },
+            Duration::from_secs(1200),
+        );
+        // Let retransmissions and late duplicates settle, then check nothing else happened.
+        h.sim.run_for(Duration::from_secs(300), |s| {
+            let now = s.now();
+            while let Some(event) = s[client].poll_event() {
+                if let Event::Request { peer, token, request, .. } = event {
+                    seen.push(format!("{} {}", method_name(request.method), request.path()));
+                    s[client].send_response(now, &peer, token, success_for(&request)).expect("answerable");
+                }
+            }
+            terminal.extend(std::iter::from_fn(|| s[bs].poll_event()).filter(|e| {
+                matches!(e, BootstrapEvent::SessionFinished { .. } | BootstrapEvent::SessionFailed { .. })
+            }));
+        });
+        assert!(terminal.len() <= 1, "seed {seed}: several endings {terminal:?}");
+        let seen: Vec<&str> = seen.iter().map(String::as_str).collect();
+        assert!(expected.starts_with(&seen), "seed {seed}: requests {seen:?} are not an in-order prefix, once each");
+        if terminal == [BootstrapEvent::SessionFinished { endpoint: ep("dev1") }] {
+            assert_eq!(seen, expected, "seed {seed}: finished without every request");
+            finished += 1;
+        }
+    }
+    assert!(finished >= 30, "only {finished} of 40 sessions finished at 20 % loss");
+}
+
+fn method_name(code: Code) -> &'static str {
+    match code {
+        Code::GET => "GET",
+        Code::PUT => "PUT",
+        Code::POST => "POST",
+        Code::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+#[test]
+fn acls_and_extra_objects_are_written_after_security_and_server() {
+    let mut acls = std::collections::BTreeMap::new();
+    acls.insert(0, 1);
+    acls.insert(1, 3);
+    let acl =
+        lwm2m_server::bootstrap::AclConfig { object_id: 3, object_instance_id: 0, acls, access_control_owner: Some(1) };
+    let firmware = lwm2m_server::bootstrap::ObjectInstanceConfig {
+        path: "/5/0".into(),
+        resources: [(1, lwm2m_server::bootstrap::ResourceValue::Text("coap://fw".into()))].into(),
+    };
+    let config = gateway_config().with_to_delete(["/"]).with_acl(0, acl).with_object(firmware);
+    let mut h = Harness::new(17, Duration::from_secs(60)).with_config("dev1", config);
+    assert_eq!(h.bootstrap_request(&["ep=dev1"]), Code::CHANGED);
+    h.expect(Code::DELETE, "/", Code::DELETED);
+    h.expect(Code::PUT, "/0/1", Code::CHANGED);
+    h.expect(Code::PUT, "/1/0", Code::CHANGED);
+    let acl = h.expect(Code::PUT, "/2/0", Code::CHANGED);
+    // Resource 2 is multi-instance: instance ID = Short Server ID (0: default), value = rights.
+    let mut expected = [tlv(0, &[3]), tlv(1, &[0])].concat();
+    expected.extend_from_slice(&[0x86, 0x02, 0x41, 0x00, 0x01, 0x41, 0x01, 0x03]);
+    expected.extend(tlv(3, &[1]));
+    assert_eq!(acl.payload, expected);
+    let firmware = h.expect(Code::PUT, "/5/0", Code::CHANGED);
+    assert_eq!(firmware.payload, tlv(1, b"coap://fw"));
+    h.expect(Code::POST, "/bs", Code::CHANGED);
+    assert!(h.bs_events().contains(&BootstrapEvent::SessionFinished { endpoint: ep("dev1") }));
+}
+
+#[test]
+fn value_the_model_cannot_carry_fails_the_session_before_it_is_sent() {
+    let package = lwm2m_server::bootstrap::ObjectInstanceConfig {
+        path: "/5/0".into(),
+        // Resource 0 (Package) is Opaque: text cannot be written there.
+        resources: [(0, lwm2m_server::bootstrap::ResourceValue::Text("not bytes".into()))].into(),
+    };
+    let config = gateway_config().with_to_delete(Vec::<String>::new()).with_object(package);
+    let mut h = Harness::new(18, Duration::from_secs(60)).with_config("dev1", config);
+    assert_eq!(h.bootstrap_request(&["ep=dev1"]), Code::CHANGED);
+    h.expect(Code::PUT, "/0/1", Code::CHANGED);
+    h.expect(Code::PUT, "/1/0", Code::CHANGED);
+    let events = h.bs_events();
+    let Some(BootstrapEvent::SessionFailed { reason: SessionFailure::Encoding { operation, .. }, .. }) = events.last()
+    else {
+        panic!("expected an encoding failure, got {events:?}")
+    };
+    assert_eq!(operation, "Bootstrap-Write /5/0");
+    assert!(!h.sim[h.client].has_event(), "nothing is sent after the failure");
+}
+
+#[test]
+fn unreadable_discover_answer_fails_an_auto_id_session() {
+    let mut config = gateway_config();
+    config.auto_id_for_security_object = true;
+    let mut h = Harness::new(19, Duration::from_secs(60)).with_config("dev1", config);
+    assert_eq!(h.bootstrap_request(&["ep=dev1", "pct=110"]), Code::CHANGED);
+    let (p, t, request) = h.next_request();
+    assert_eq!(request.path(), "/0");
+    h.answer(&p, t, Response::content(ContentFormat::LINK_FORMAT, b"</0/0".to_vec()));
+    let events = h.bs_events();
+    assert!(
+        matches!(events.last(), Some(BootstrapEvent::SessionFailed { reason: SessionFailure::BadDiscover(_), .. })),
+        "{events:?}"
+    );
+    assert!(!h.sim[h.client].has_event(), "nothing is sent after the failure");
+}

@@ -348,3 +348,14 @@ fn send_is_answered_2_04_and_reported_and_refused_when_unregistered_or_undecodab
     assert_eq!(w.request(stranger, send).code, Code::NOT_FOUND);
     assert!(w.events().is_empty());
 }
+
+#[test]
+fn an_absurd_timeout_does_not_overflow_the_clock() {
+    let (mut w, c) = world(37, &V1_1, "</3/0>");
+    let now = w.now();
+    let options_ = RequestOptions { format: None, timeout: Some(Duration::MAX) };
+    w.server().send(now, &ep("dev1"), DmRequest::Read { path: path("/3/0"), format: None }, options_).unwrap();
+    let (peer, token, _, _) = w.next_request(c, Duration::from_secs(5));
+    w.answer(c, &peer, token, Response::new(Code::NOT_FOUND));
+    assert!(matches!(w.next_event(Duration::from_secs(5)), ServerEvent::Response { result: Ok(_), .. }));
+}

@@ -65,3 +65,15 @@ fn a_1_1_client_may_leave_out_ep_when_its_identity_names_it() {
     assert!(matches!(&w.events()[..], [ServerEvent::Registered { registration, .. }]
         if registration.endpoint == ep("dev-a") && registration.peer.identity.as_deref() == Some("id-a")));
 }
+
+#[test]
+fn removing_the_security_info_ends_the_registration_it_secured() {
+    let mut w = World::new(15);
+    w.server().add_security(psk("dev-a", "id-a")).unwrap();
+    let a = w.secured_client("id-a");
+    w.registered(a, &["ep=dev-a", "lt=300", "lwm2m=1.1"], "</3/0>");
+    w.events();
+    assert!(w.server().remove_security(&ep("dev-a")).is_some());
+    assert!(w.server().registration(&ep("dev-a")).is_none());
+    assert!(matches!(&w.events()[..], [ServerEvent::Deregistered { .. }]));
+}

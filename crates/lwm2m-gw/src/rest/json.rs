@@ -57,6 +57,16 @@ pub(crate) fn response(code: Code) -> Map<String, Json> {
     map
 }
 
+/// An attribute value as link-format writes it (Leshan's `getCoreLinkValue`): quoted for the
+/// attributes RFC 6690 writes as strings.
+fn core_link_value(name: &str, value: &str) -> String {
+    if matches!(name, "rt" | "if" | "anchor" | "title") {
+        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        value.to_owned()
+    }
+}
+
 /// Leshan's link JSON: `{"url": "/3/0", "attributes": {"ver": "1.1"}}`.
 pub(crate) fn links(links: &[Link]) -> Json {
     Json::Array(
@@ -66,7 +76,9 @@ pub(crate) fn links(links: &[Link]) -> Json {
                 let attributes: Map<String, Json> = link
                     .attributes
                     .iter()
-                    .map(|a| (a.name.clone(), a.value.as_ref().map_or(Json::Null, |v| json!(v))))
+                    .map(|a| {
+                        (a.name.clone(), a.value.as_ref().map_or(Json::Null, |v| json!(core_link_value(&a.name, v))))
+                    })
                     .collect();
                 json!({"url": link.uri, "attributes": attributes})
             })
@@ -216,4 +228,28 @@ pub(crate) fn send_content(records: &[Record], registry: &Registry) -> Json {
         map.insert(path.to_string(), node(&path, &records, registry));
     }
     Json::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_attributes_are_written_as_link_format_values() {
+        let link = Link::new("/").with("rt", "oma.lwm2m").with("ct", "110").with_flag("obs");
+        let json = links(&[link]);
+        assert_eq!(json[0]["url"], "/");
+        assert_eq!(json[0]["attributes"]["rt"], "\"oma.lwm2m\"");
+        assert_eq!(json[0]["attributes"]["ct"], "110");
+        assert_eq!(json[0]["attributes"]["obs"], Json::Null);
+    }
+
+    #[test]
+    fn statuses_read_as_leshans_response_codes() {
+        assert_eq!(status(Code::CONTENT), "CONTENT(205)");
+        assert_eq!(status(Code::NOT_FOUND), "NOT_FOUND(404)");
+        let map = response(Code::CHANGED);
+        assert_eq!(map["success"], true);
+        assert_eq!(map["failure"], false);
+    }
 }

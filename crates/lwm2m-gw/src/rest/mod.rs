@@ -19,13 +19,13 @@
 
 pub(crate) mod json;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +45,7 @@ use transport::{DriverHandle, Secured};
 
 use crate::server::face::{ServerFace, StreamEvent};
 use crate::server::Keys;
-use crate::store::{SecurityEntry, SecurityMode, Store};
+use crate::store::{Scope, SecurityEntry, SecurityMode, Store};
 
 /// Default time a device-management request may take (Leshan's demo: 5 s).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,7 +60,7 @@ pub(crate) type ServerHandle = DriverHandle<Secured<ServerFace>>;
 pub(crate) type BootstrapHandle = DriverHandle<Secured<BootstrapServer>>;
 
 /// What every handler shares.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Shared {
     /// The LwM2M Server faces (plain, DTLS).
     pub(crate) faces: Vec<ServerHandle>,
@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) keys: Arc<Keys>,
     /// The event stream.
     pub(crate) events: broadcast::Sender<StreamEvent>,
+    /// Which security store `/api/security/clients` manages.
+    pub(crate) scope: Scope,
 }
 
 type AppState = Arc<Shared>;
@@ -94,6 +96,25 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(get_bootstrap).post(post_bootstrap).put(post_bootstrap).delete(delete_bootstrap),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such resource") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(shared)
+}
+
+/// The router of the Bootstrap Server's API alone (Leshan's bootstrap demo): its own security
+/// store and the bootstrap configurations.
+pub(crate) fn bootstrap_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/security/clients", get(list_security).put(put_security))
+        .route("/api/security/clients/", get(list_security).put(put_security))
+        .route("/api/security/clients/{ep}", delete(delete_security))
+        .route("/api/bootstrap", get(list_bootstrap))
+        .route("/api/bootstrap/", get(list_bootstrap))
+        .route(
+            "/api/bootstrap/{ep}",
+            get(get_bootstrap).post(post_bootstrap).put(post_bootstrap).delete(delete_bootstrap),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no such resource") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
 
@@ -138,6 +159,12 @@ fn invalid(error: impl std::fmt::Display) -> ApiError {
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(error.to_string())
+}
+
+/// Runs a store call (a small SQLite transaction with fsync) without stalling the other tasks
+/// of this worker thread (the runtime is multi-threaded).
+fn durable<R>(call: impl FnOnce() -> R) -> R {
+    tokio::task::block_in_place(call)
 }
 
 fn json_ok(value: Json) -> Response {
@@ -221,22 +248,28 @@ fn parse_path(text: &str) -> Result<PrefixedPath, ApiError> {
 }
 
 impl Shared {
-    /// The face holding `endpoint` (a registration or an End-Device).
+    /// The face holding `endpoint` (a registration or an End-Device). When the endpoint
+    /// registered again on another face, the most recent registration wins (the older one
+    /// lingers in its engine until it expires).
     async fn locate(&self, endpoint: &EndpointName) -> Result<&ServerHandle, ApiError> {
+        let mut best: Option<(Instant, &ServerHandle)> = None;
         for face in &self.faces {
             let ep = endpoint.clone();
-            let found = face
+            let updated = face
                 .call(move |engine, _| {
                     let server = &engine.inner().server;
-                    server.registration(&ep).is_some() || server.end_device(&ep).is_some()
+                    let gateway = server.end_device(&ep).map(|device| device.gateway.clone());
+                    server.registration(gateway.as_ref().unwrap_or(&ep)).map(|reg| reg.updated_at)
                 })
                 .await
                 .map_err(internal)?;
-            if found {
-                return Ok(face);
+            if let Some(at) = updated {
+                if best.is_none_or(|(newest, _)| at > newest) {
+                    best = Some((at, face));
+                }
             }
         }
-        Err(ApiError::UnknownClient(endpoint.to_string()))
+        best.map(|(_, face)| face).ok_or_else(|| ApiError::UnknownClient(endpoint.to_string()))
     }
 
     /// Sends `request` to `endpoint` and waits for the answer at most `timeout`.
@@ -276,27 +309,36 @@ impl Shared {
 }
 
 async fn list_clients(State(shared): State<AppState>) -> Result<Response, ApiError> {
-    let mut all = Vec::new();
+    // Endpoint → (last update, JSON); an endpoint on two faces shows its newest registration.
+    let mut all: BTreeMap<String, (Instant, Json)> = BTreeMap::new();
     for face in &shared.faces {
         let listed = face
             .call(|engine, now| {
                 let server = &engine.inner().server;
-                let mut out: Vec<Json> = server
+                let mut out: Vec<(String, Instant, Json)> = server
                     .registrations()
-                    .map(|r| json::registration(r, now, server.is_awake(now, &r.endpoint)))
+                    .map(|r| {
+                        let json = json::registration(r, now, server.is_awake(now, &r.endpoint));
+                        (r.endpoint.to_string(), r.updated_at, json)
+                    })
                     .collect();
                 for device in server.end_devices() {
                     if let Some(gateway) = server.registration(&device.gateway) {
-                        out.push(json::end_device(device, gateway, now));
+                        let json = json::end_device(device, gateway, now);
+                        out.push((device.endpoint.to_string(), gateway.updated_at, json));
                     }
                 }
                 out
             })
             .await
             .map_err(internal)?;
-        all.extend(listed);
+        for (endpoint, at, json) in listed {
+            if all.get(&endpoint).is_none_or(|(newest, _)| at > *newest) {
+                all.insert(endpoint, (at, json));
+            }
+        }
     }
-    Ok(json_ok(Json::Array(all)))
+    Ok(json_ok(Json::Array(all.into_values().map(|(_, json)| json).collect())))
 }
 
 async fn get_client(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {
@@ -410,9 +452,6 @@ async fn client_operation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if body.len() > MAX_BODY {
-        return Err(ApiError::Invalid(format!("body larger than {MAX_BODY} bytes")));
-    }
     let endpoint = endpoint_name(&ep)?;
     let items = query_items(query.as_deref());
     let timeout = timeout_of(&items);
@@ -655,36 +694,38 @@ fn security_info(entry: &SecurityEntry) -> Result<SecurityInfo, ApiError> {
 }
 
 async fn list_security(State(shared): State<AppState>) -> Result<Response, ApiError> {
-    let entries = shared.store.securities().map_err(internal)?;
+    let entries = durable(|| shared.store.securities(shared.scope)).map_err(internal)?;
     Ok(json_ok(Json::Array(entries.iter().map(security_json).collect())))
 }
 
 async fn put_security(State(shared): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let entry = parse_security(&body)?;
-    let info = security_info(&entry)?;
-    // Every face holds the same entries, so the first one's verdict is everybody's.
-    for face in &shared.faces {
-        let info = info.clone();
-        face.call(move |engine, _| engine.inner_mut().server.add_security(info))
-            .await
-            .map_err(internal)?
-            .map_err(invalid)?;
+    if shared.scope == Scope::Server {
+        let info = security_info(&entry)?;
+        // Every face holds the same entries, so the first one's verdict is everybody's.
+        for face in &shared.faces {
+            let info = info.clone();
+            face.call(move |engine, _| engine.inner_mut().server.add_security(info))
+                .await
+                .map_err(internal)?
+                .map_err(invalid)?;
+        }
     }
-    shared.store.put_security(&entry).map_err(internal)?;
-    shared.keys.set_security(&entry);
+    durable(|| shared.store.put_security(shared.scope, &entry)).map_err(internal)?;
+    shared.keys.set_security(shared.scope, &entry);
     tracing::info!(endpoint = %entry.endpoint, "security info stored");
     Ok(StatusCode::OK.into_response())
 }
 
 async fn delete_security(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {
-    let removed = shared.store.delete_security(&ep).map_err(internal)?;
-    if let Ok(endpoint) = EndpointName::new(&ep) {
+    let removed = durable(|| shared.store.delete_security(shared.scope, &ep)).map_err(internal)?;
+    if let (Ok(endpoint), Scope::Server) = (EndpointName::new(&ep), shared.scope) {
         for face in &shared.faces {
             let endpoint = endpoint.clone();
             face.call(move |engine, _| engine.inner_mut().server.remove_security(&endpoint)).await.map_err(internal)?;
         }
     }
-    shared.keys.remove_security(&ep);
+    shared.keys.remove_security(shared.scope, &ep);
     if removed {
         Ok(StatusCode::OK.into_response())
     } else {
@@ -693,14 +734,12 @@ async fn delete_security(State(shared): State<AppState>, UrlPath(ep): UrlPath<St
 }
 
 async fn list_bootstrap(State(shared): State<AppState>) -> Result<Response, ApiError> {
-    let configs: HashMap<String, Json> = shared.store.bootstraps().map_err(internal)?.into_iter().collect();
+    let configs: HashMap<String, Json> = durable(|| shared.store.bootstraps()).map_err(internal)?.into_iter().collect();
     Ok(json_ok(json!(configs)))
 }
 
 async fn get_bootstrap(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {
-    shared
-        .store
-        .bootstrap(&ep)
+    durable(|| shared.store.bootstrap(&ep))
         .map_err(internal)?
         .map(json_ok)
         .ok_or_else(|| ApiError::NotFound(format!("no bootstrap config for endpoint '{ep}'")))
@@ -723,14 +762,14 @@ async fn post_bootstrap(
             .map_err(invalid)?;
     }
     let doc = serde_json::to_value(&config).map_err(internal)?;
-    shared.store.put_bootstrap(&ep, &doc).map_err(internal)?;
+    durable(|| shared.store.put_bootstrap(&ep, &doc)).map_err(internal)?;
     shared.keys.set_bootstrap(&ep, &config);
     tracing::info!(endpoint = %ep, "bootstrap config stored");
     Ok(StatusCode::OK.into_response())
 }
 
 async fn delete_bootstrap(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>) -> Result<Response, ApiError> {
-    let removed = shared.store.delete_bootstrap(&ep).map_err(internal)?;
+    let removed = durable(|| shared.store.delete_bootstrap(&ep)).map_err(internal)?;
     if let Ok(endpoint) = EndpointName::new(&ep) {
         for face in &shared.bootstrap {
             let endpoint = endpoint.clone();

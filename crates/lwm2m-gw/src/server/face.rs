@@ -77,8 +77,9 @@ impl ServerFace {
         }
     }
 
-    fn forget(&self, endpoint: &EndpointName) {
-        if let Err(error) = self.store.delete_registration(endpoint.as_str()) {
+    fn forget(&self, registration: &Registration) {
+        let endpoint = &registration.endpoint;
+        if let Err(error) = self.store.delete_registration(endpoint.as_str(), registration.id.as_str()) {
             tracing::error!(%endpoint, error = %error, "registration removal not persisted");
         }
     }
@@ -88,7 +89,7 @@ impl ServerFace {
         match event {
             ServerEvent::Registered { registration, replaced } => {
                 if let Some(old) = replaced.filter(|old| old.endpoint != registration.endpoint) {
-                    self.forget(&old.endpoint);
+                    self.forget(&old);
                 }
                 self.persist(&registration, now);
                 tracing::info!(endpoint = %registration.endpoint, id = %registration.id, face = self.name, "registered");
@@ -106,7 +107,7 @@ impl ServerFace {
                 );
             }
             ServerEvent::Deregistered { registration } | ServerEvent::Expired { registration } => {
-                self.forget(&registration.endpoint);
+                self.forget(&registration);
                 tracing::info!(endpoint = %registration.endpoint, face = self.name, "registration ended");
                 let data = json::registration(&registration, now, false);
                 self.publish("DEREGISTRATION", &registration.endpoint, data);

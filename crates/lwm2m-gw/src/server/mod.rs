@@ -3,7 +3,9 @@
 //!
 //! Each CoAP socket runs its own engine in its own [`transport`] driver: `--coap` a plain
 //! [`ServerFace`], `--coaps` the same behind a DTLS server (PSK looked up in the security store,
-//! X.509 from `--x509-*`), `--bs-coap` / `--bs-coaps` a [`BootstrapServer`]. State lives in
+//! X.509 from `--x509-*`), `--bs-coap` / `--bs-coaps` a [`BootstrapServer`]. `--http` serves
+//! the whole API, `--bs-http` the bootstrap demo's part with its own security store (tools
+//! written for Leshan's two demos keep their two URLs). State lives in
 //! [`Store`] (SQLite in `--data-dir`) and is loaded back on start. The bound addresses are printed
 //! on standard output, one `<face> listening on <addr>` line each. Ctrl-C or SIGTERM stops the
 //! HTTP server and every driver.
@@ -18,7 +20,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use lwm2m::{EndpointName, Registry};
-use lwm2m_server::bootstrap::{BootstrapConfig, BootstrapServer, BootstrapServerConfig};
+use lwm2m_server::bootstrap::{
+    BootstrapConfig, BootstrapServer, BootstrapServerConfig, SecurityMode as BootstrapSecurityMode,
+};
 use lwm2m_server::{SecurityInfo, Server, ServerConfig};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
@@ -28,8 +32,11 @@ use transport::{CertificateCredentials, DriverConfig, DriverTask, DtlsConfig, Dt
 
 use crate::cli::ServerArgs;
 use crate::rest::{self, BootstrapHandle, ServerHandle, Shared};
-use crate::store::{SecurityEntry, SecurityMode, Store};
+use crate::store::{Scope, SecurityEntry, SecurityMode, Store};
 use face::ServerFace;
+
+/// How long open HTTP connections (event streams) may stay after a stop signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Events buffered for slow `/api/event` readers before they miss some.
 const EVENT_BUFFER: usize = 1024;
@@ -45,12 +52,23 @@ pub(crate) struct Keys {
     psk: KeyTable<String>,
     /// Bootstrap accounts of the bootstrap configurations: identity → (endpoint, key).
     bootstrap: KeyTable<Vec<u8>>,
+    /// Bootstrap Server security store: identity → (endpoint, key).
+    bootstrap_psk: KeyTable<String>,
+    /// LwM2M Server accounts (PSK) the bootstrap configurations hand out.
+    accounts: KeyTable<Vec<u8>>,
 }
 
 impl Keys {
+    fn table(&self, scope: Scope) -> &KeyTable<String> {
+        match scope {
+            Scope::Server => &self.psk,
+            Scope::Bootstrap => &self.bootstrap_psk,
+        }
+    }
+
     /// Adds or replaces the key of a security entry (X.509 entries hold none).
-    pub(crate) fn set_security(&self, entry: &SecurityEntry) {
-        let mut psk = self.psk.write().unwrap_or_else(PoisonError::into_inner);
+    pub(crate) fn set_security(&self, scope: Scope, entry: &SecurityEntry) {
+        let mut psk = self.table(scope).write().unwrap_or_else(PoisonError::into_inner);
         psk.retain(|_, (endpoint, _)| *endpoint != entry.endpoint);
         if let SecurityMode::Psk { identity, key } = &entry.mode {
             if let Ok(key) = hex::decode(key) {
@@ -60,8 +78,8 @@ impl Keys {
     }
 
     /// Drops the key of `endpoint`.
-    pub(crate) fn remove_security(&self, endpoint: &str) {
-        self.psk.write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
+    pub(crate) fn remove_security(&self, scope: Scope, endpoint: &str) {
+        self.table(scope).write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
     }
 
     /// Adds or replaces the bootstrap PSK of a configuration.
@@ -71,15 +89,33 @@ impl Keys {
         if let (Some(identity), Some((_, account))) = (config.bootstrap_psk_identity(), config.bootstrap_account()) {
             keys.insert(identity.to_vec(), (endpoint.to_owned(), account.secret_key.clone()));
         }
+        drop(keys);
+        let mut accounts = self.accounts.write().unwrap_or_else(PoisonError::into_inner);
+        accounts.retain(|_, (ep, _)| ep != endpoint);
+        for account in config.security.values() {
+            if !account.bootstrap_server && account.security_mode == BootstrapSecurityMode::Psk {
+                accounts.insert(account.public_key_or_id.clone(), (endpoint.to_owned(), account.secret_key.clone()));
+            }
+        }
     }
 
     /// Drops the bootstrap PSK of `endpoint`.
     pub(crate) fn remove_bootstrap(&self, endpoint: &str) {
         self.bootstrap.write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
+        self.accounts.write().unwrap_or_else(PoisonError::into_inner).retain(|_, (ep, _)| ep != endpoint);
     }
 
+    fn lookup(table: &KeyTable<String>, identity: &str) -> Option<Vec<u8>> {
+        table.read().unwrap_or_else(PoisonError::into_inner).get(identity).map(|(_, key)| key.clone())
+    }
+
+    /// The LwM2M Server's key for `identity`: its security store, else a server account a
+    /// bootstrap configuration hands out (this process is that server).
     fn server_key(&self, identity: &str) -> Option<Vec<u8>> {
-        self.psk.read().unwrap_or_else(PoisonError::into_inner).get(identity).map(|(_, key)| key.clone())
+        Self::lookup(&self.psk, identity).or_else(|| {
+            let accounts = self.accounts.read().unwrap_or_else(PoisonError::into_inner);
+            accounts.get(identity.as_bytes()).map(|(_, key)| key.clone())
+        })
     }
 
     fn bootstrap_key(&self, identity: &str) -> Option<Vec<u8>> {
@@ -89,8 +125,11 @@ impl Keys {
             .unwrap_or_else(PoisonError::into_inner)
             .get(identity.as_bytes())
             .map(|(_, key)| key.clone());
-        // Tools written for Leshan's demos put the bootstrap PSK into the security store.
-        from_config.or_else(|| self.server_key(identity))
+        // Tools written for Leshan's demos put the bootstrap PSK into the bootstrap demo's
+        // security store; with one REST API it may be in the server's.
+        from_config
+            .or_else(|| Self::lookup(&self.bootstrap_psk, identity))
+            .or_else(|| Self::lookup(&self.psk, identity))
     }
 }
 
@@ -172,7 +211,10 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
     tracing::info!(path = %store.path().display(), "store opened");
     let keys = Arc::new(Keys::default());
     let (events, _) = broadcast::channel(EVENT_BUFFER);
-    let securities = store.securities().context("cannot load security entries")?;
+    let securities = store.securities(Scope::Server).context("cannot load security entries")?;
+    for entry in store.securities(Scope::Bootstrap).context("cannot load bootstrap security entries")? {
+        keys.set_security(Scope::Bootstrap, &entry);
+    }
     let bootstraps = store.bootstraps().context("cannot load bootstrap configs")?;
     let mut configs = Vec::new();
     for (endpoint, doc) in bootstraps {
@@ -185,7 +227,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
         }
     }
     for entry in &securities {
-        keys.set_security(entry);
+        keys.set_security(Scope::Server, entry);
     }
     let stored_registrations = store.registrations().context("cannot load registrations")?;
     let certificate = certificate(args)?;
@@ -208,6 +250,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
             }
         }
         let now = Instant::now();
+        // Registrations of a face that is off this time stay stored for a later start.
         for stored in stored_registrations.iter().filter(|r| r.face == name) {
             match face::from_stored(stored, now) {
                 Ok(registration) => {
@@ -217,7 +260,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
                 }
                 Err(error) => {
                     tracing::info!(error = %error, "stored registration dropped");
-                    let _ = store.delete_registration(&stored.endpoint);
+                    let _ = store.delete_registration(&stored.endpoint, &stored.id);
                 }
             }
         }
@@ -248,7 +291,6 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
         started.tasks.push(on_exit(task, "coaps"));
         started.faces.push(handle);
     }
-    // Registrations of a face that is not running now stay stored for the next start.
     let new_bootstrap = || {
         let mut server = BootstrapServer::new(BootstrapServerConfig::default(), seed());
         for (endpoint, config) in &configs {
@@ -286,14 +328,66 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind http socket {}", args.http))?;
     lines.push(format!("http listening on {}", listener.local_addr().context("http socket has no address")?));
+    let bs_listener = match args.bs_http.0 {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind bs-http socket {addr}"))?;
+            lines.push(format!(
+                "bs-http listening on {}",
+                listener.local_addr().context("bs-http socket has no address")?
+            ));
+            Some(listener)
+        }
+        None => None,
+    };
     for line in lines {
         println!("{line}");
     }
 
-    let shared =
-        Arc::new(Shared { faces: started.faces.clone(), bootstrap: started.bootstrap.clone(), store, keys, events });
-    let app = rest::router(shared);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("http server failed")?;
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let shared = Shared {
+        faces: started.faces.clone(),
+        bootstrap: started.bootstrap.clone(),
+        store,
+        keys,
+        events,
+        scope: Scope::Server,
+    };
+    if let Some(listener) = bs_listener {
+        let bs_app = rest::bootstrap_router(Arc::new(Shared { scope: Scope::Bootstrap, ..shared.clone() }));
+        let mut stopped = stop_seen.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                while !*stopped.borrow_and_update() {
+                    if stopped.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            if let Err(error) = axum::serve(listener, bs_app).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %error, "bs-http server failed");
+            }
+        });
+    }
+    let app = rest::router(Arc::new(shared));
+    let http = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    // Open event streams never end by themselves: give connections a moment, then close.
+    let grace = async move {
+        while !*stop_seen.borrow_and_update() {
+            if stop_seen.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = http => result.context("http server failed")?,
+        () = grace => tracing::info!("closing the http connections still open"),
+    }
     tracing::info!("shutting down");
     for face in &started.faces {
         face.shutdown();

@@ -345,14 +345,50 @@ struct InFlight {
     step: usize,
 }
 
+/// Where a session's own requests stand; operator commands go ahead of them in every stage.
+#[derive(Debug)]
+enum Stage {
+    /// Automatic security IDs: the Bootstrap-Discover of `/0` is due or in flight.
+    Discovering(Discovering),
+    /// Sending the configuration's requests in order; the last one is Bootstrap-Finish.
+    Pushing(Pushing),
+    /// Operator session: commands only, until [`BootstrapServer::finish_session`].
+    Manual,
+}
+
+/// The configuration to expand once the client's bootstrap account is known.
+#[derive(Debug)]
+struct Discovering {
+    config: BootstrapConfig,
+    sent: bool,
+}
+
+/// The requests still to send.
+#[derive(Debug)]
+struct Pushing {
+    plan: VecDeque<BootstrapOperation>,
+}
+
+impl Stage {
+    /// The next request of the session's own sequence, if one is due now.
+    fn next(&mut self) -> Option<(BootstrapOperation, Purpose)> {
+        match self {
+            Self::Discovering(d) if !d.sent => {
+                d.sent = true;
+                Some((BootstrapOperation::Discover(Path::Object(0)), Purpose::AutoId))
+            }
+            Self::Discovering(_) | Self::Manual => None,
+            Self::Pushing(p) => p.plan.pop_front().map(|op| (op, Purpose::Plan)),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Session {
     peer: Peer,
     content_format: ContentFormat,
-    /// Remaining configuration requests; ends with Finish unless the session is manual.
-    plan: VecDeque<(BootstrapOperation, Purpose)>,
-    /// The configuration to expand once the auto-ID Bootstrap-Discover is answered.
-    pending_config: Option<BootstrapConfig>,
+    /// Where the session's own requests stand.
+    stage: Stage,
     /// Operator commands, served before the plan.
     commands: VecDeque<(CommandId, BootstrapOperation)>,
     in_flight: Option<InFlight>,
@@ -469,8 +505,7 @@ impl BootstrapServer {
         let session = Session {
             peer,
             content_format,
-            plan: VecDeque::new(),
-            pending_config: None,
+            stage: Stage::Manual,
             commands: VecDeque::new(),
             in_flight: None,
             sent: 0,
@@ -485,10 +520,9 @@ impl BootstrapServer {
     /// ends with it).
     pub fn finish_session(&mut self, now: Instant, endpoint: &EndpointName) -> Result<(), CommandError> {
         let session = self.sessions.get_mut(endpoint).ok_or_else(|| CommandError::NoSession(endpoint.clone()))?;
-        let planned = session.plan.iter().any(|(op, _)| *op == BootstrapOperation::Finish);
-        let flying = session.in_flight.as_ref().is_some_and(|f| f.operation == BootstrapOperation::Finish);
-        if !planned && !flying {
-            session.plan.push_back((BootstrapOperation::Finish, Purpose::Plan));
+        // A configuration plan (being discovered or pushed) already ends with Finish.
+        if matches!(session.stage, Stage::Manual) {
+            session.stage = Stage::Pushing(Pushing { plan: VecDeque::from([BootstrapOperation::Finish]) });
         }
         self.advance(now, endpoint);
         Ok(())
@@ -600,7 +634,7 @@ impl BootstrapServer {
             }
             let (operation, purpose) = if let Some((id, op)) = session.commands.pop_front() {
                 (op, Purpose::Command(id))
-            } else if let Some(next) = session.plan.pop_front() {
+            } else if let Some(next) = session.stage.next() {
                 next
             } else {
                 session.idle_deadline = now + self.config.session_idle_timeout;
@@ -831,10 +865,10 @@ impl BootstrapServer {
         let links = link::decode(payload).map_err(SessionFailure::BadDiscover)?;
         let bootstrap_instance = bootstrap_instance(&links);
         let Some(session) = self.sessions.get_mut(endpoint) else { return Ok(()) };
-        let Some(config) = session.pending_config.take() else { return Ok(()) };
+        let Stage::Discovering(Discovering { config, .. }) = &session.stage else { return Ok(()) };
         let operations = config.operations(bootstrap_instance).map_err(SessionFailure::Config)?;
         session.bootstrap_instance = bootstrap_instance.or(session.bootstrap_instance);
-        session.plan = operations.into_iter().map(|op| (op, Purpose::Plan)).collect();
+        session.stage = Stage::Pushing(Pushing { plan: operations.into() });
         Ok(())
     }
 
@@ -919,19 +953,16 @@ fn new_session(
     idle_deadline: Instant,
 ) -> Result<Session, ConfigError> {
     let configured_bootstrap = config.bootstrap_account().map(|(i, _)| i);
-    let (plan, pending_config, bootstrap_instance) = if config.auto_id_for_security_object {
+    let (stage, bootstrap_instance) = if config.auto_id_for_security_object {
         config.validate()?;
-        let discover = (BootstrapOperation::Discover(Path::Object(0)), Purpose::AutoId);
-        (VecDeque::from([discover]), Some(config), None)
+        (Stage::Discovering(Discovering { config, sent: false }), None)
     } else {
-        let plan = config.operations(None)?.into_iter().map(|op| (op, Purpose::Plan)).collect();
-        (plan, None, configured_bootstrap)
+        (Stage::Pushing(Pushing { plan: config.operations(None)?.into() }), configured_bootstrap)
     };
     Ok(Session {
         peer,
         content_format,
-        plan,
-        pending_config,
+        stage,
         commands: VecDeque::new(),
         in_flight: None,
         sent: 0,
