@@ -144,6 +144,16 @@ fn firmware_pull_downloads_block_wise_from_a_coap_server() {
     device.wait_line(|l| l == "firmware-failed ep=sim-pull result=7");
     assert_eq!(read_text(&mut server, &peer, "/5/0/5"), "7");
 
+    // A download that never gets an answer is cancelled by an empty URI.
+    let slow = format!("{}/fw/slow", files.uri());
+    assert_eq!(write_text(&mut server, &peer, "/5/0/1", &slow), Code::CHANGED);
+    files.wait_request("/fw/slow");
+    assert_eq!(read_text(&mut server, &peer, "/5/0/3"), "1", "downloading");
+    assert_eq!(write_text(&mut server, &peer, "/5/0/1", "coap://127.0.0.1:1/other"), Code::METHOD_NOT_ALLOWED);
+    assert_eq!(write_text(&mut server, &peer, "/5/0/1", ""), Code::CHANGED);
+    assert_eq!(read_text(&mut server, &peer, "/5/0/3"), "0");
+    assert_eq!(read_text(&mut server, &peer, "/5/0/5"), "0");
+
     assert_eq!(write_text(&mut server, &peer, "/5/0/1", "coaps://127.0.0.1:1/fw"), Code::CHANGED);
     assert_eq!(read_text(&mut server, &peer, "/5/0/5"), "9");
 

@@ -19,7 +19,7 @@ use lwm2m::{Path, Value, Version};
 use lwm2m_client::{Client, ClientEvent, ServerId};
 use transport::Secured;
 
-use super::firmware::{PackageSource, UpdateResult};
+use super::firmware::{PackageSource, State, UpdateResult};
 use super::objects::{lock, Shared};
 
 /// Most milestones kept between drains.
@@ -32,6 +32,7 @@ pub(crate) enum Milestone {
     RegistrationFailed { server: ServerId, code: Option<Code> },
     Updated { server: ServerId },
     Deregistered { server: ServerId },
+    Sleeping { server: ServerId },
     BootstrapFinished,
     BootstrapFailed { reason: String },
     Written { path: Path },
@@ -132,6 +133,12 @@ impl DeviceEngine {
         if let Some(source) = pending {
             self.start_download(now, source);
         }
+        if self.download.is_some() && lock(&self.state).firmware.state() != State::Downloading {
+            // Cancelled by an empty Package URI (or replaced by a push).
+            if let Some(download) = self.download.take() {
+                self.downloader.cancel(download.token);
+            }
+        }
         while let Some(event) = self.downloader.poll_event() {
             self.on_download_event(event);
         }
@@ -163,6 +170,7 @@ impl DeviceEngine {
             ClientEvent::RegistrationFailed { server, code } => Milestone::RegistrationFailed { server, code },
             ClientEvent::Updated { server } => Milestone::Updated { server },
             ClientEvent::Deregistered { server } => Milestone::Deregistered { server },
+            ClientEvent::Sleeping { server } => Milestone::Sleeping { server },
             ClientEvent::BootstrapFinished => Milestone::BootstrapFinished,
             ClientEvent::BootstrapFailed { reason } => Milestone::BootstrapFailed { reason },
             ClientEvent::WriteApplied { path, .. } => Milestone::Written { path },

@@ -15,7 +15,7 @@
 //! registered ep=EP server=1 location=/rd/x lwm2m=1.1
 //! all-registered devices=N elapsed_ms=T
 //! registration-failed ep=EP server=1 code=4.03|none
-//! updated ep=EP server=1          deregistered ep=EP server=1
+//! updated ep=EP server=1          deregistered ep=EP server=1     sleeping ep=EP server=1
 //! bootstrap-finished ep=EP        bootstrap-failed ep=EP reason="…"
 //! written ep=EP path=/3311/0/5850
 //! firmware-downloaded ep=EP version=V   firmware-failed ep=EP result=R
@@ -24,7 +24,7 @@
 //! ```
 //!
 //! `summary` is printed on SIGINT/SIGTERM, after every device has tried to de-register
-//! (bounded to two seconds).
+//! (paced like `--ramp-us`, then bounded to five seconds).
 
 mod engine;
 mod firmware;
@@ -94,7 +94,9 @@ pub(crate) struct DeviceArgs {
     /// Register with binding `UQ` (queue mode).
     #[arg(long)]
     pub(crate) queue_mode: bool,
-    /// How many devices to run in this process, one UDP socket each.
+    /// How many devices to run in this process, one UDP socket (file descriptor, see
+    /// `ulimit -n`) each. For large counts against one server, --ramp-us spreads the
+    /// Registers so the server's socket buffer does not overflow.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub(crate) count: u32,
     /// Short Server ID of the configured server (/0/0/10, /1/0/0; not with --bootstrap).
@@ -116,6 +118,9 @@ pub(crate) struct DeviceArgs {
     #[arg(long, value_name = "US", default_value_t = 0)]
     pub(crate) ramp_us: u64,
 }
+
+/// How long the devices get to de-register after the last DELETE went out.
+const DEREGISTER_WAIT: Duration = Duration::from_secs(5);
 
 /// Shared counters for the summary.
 #[derive(Debug, Default)]
@@ -155,9 +160,18 @@ struct SecurityTemplate {
 
 /// Runs `lwm2m-gw device` until SIGINT/SIGTERM.
 pub(crate) fn run(args: &DeviceArgs) -> anyhow::Result<()> {
+    init_logging();
     let setup = Arc::new(prepare(args)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(run_devices(args, setup))
+}
+
+/// Logs to stderr, level from RUST_LOG (default `warn`: a thousand devices at `info` drown
+/// the milestone lines' reader).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn prepare(args: &DeviceArgs) -> anyhow::Result<Setup> {
@@ -400,6 +414,7 @@ fn report(ep: &str, milestone: &Milestone, counters: &Counters, registered_once:
             counters.deregistered.fetch_add(1, Ordering::Relaxed);
             format!("deregistered ep={ep} server={server}")
         }
+        Milestone::Sleeping { server } => format!("sleeping ep={ep} server={server}"),
         Milestone::BootstrapFinished => format!("bootstrap-finished ep={ep}"),
         Milestone::BootstrapFailed { reason } => format!("bootstrap-failed ep={ep} reason={reason:?}"),
         Milestone::Written { path } => format!("written ep={ep} path={path}"),
@@ -415,6 +430,7 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
     let started_at = Instant::now();
     let counters = Arc::new(Counters::default());
     let count = args.count;
+    let ramp = Duration::from_micros(args.ramp_us);
     let mut handles: Vec<DriverHandle<DeviceEngine>> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let bind = local_bind(setup.server_addr);
     for index in 0..count {
@@ -435,9 +451,9 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
         let (handle, _task) = transport::spawn(engine, socket, hook, config).context("starting a device driver")?;
         handle.send(|engine, now| engine.start(now)).await.context("starting a device")?;
         handles.push(handle);
-        if args.ramp_us > 0 {
-            tokio::time::sleep(Duration::from_micros(args.ramp_us)).await;
-        }
+        // Device i starts at i × ramp: sleeping until then batches starts when the timer is
+        // coarser than the ramp.
+        tokio::time::sleep_until((started_at + ramp * (index + 1)).into()).await;
     }
     println!("started devices={count}");
     let ticker = {
@@ -474,10 +490,15 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
     }
     ticker.abort();
     let expected = counters.registered_devices.load(Ordering::Relaxed);
-    for handle in &handles {
+    // De-register paced like the start (at least 100 µs apart) so a burst of DELETEs does not
+    // overflow the server's socket buffer; retransmissions get a few seconds.
+    let pace = ramp.max(Duration::from_micros(100));
+    let stopping_at = Instant::now();
+    for (index, handle) in (1u32..).zip(&handles) {
         let _ = handle.try_send(|engine, now| engine.deregister(now));
+        tokio::time::sleep_until((stopping_at + pace * index).into()).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + DEREGISTER_WAIT;
     while Instant::now() < deadline
         && usize::try_from(counters.deregistered.load(Ordering::Relaxed)).unwrap_or(usize::MAX) < expected
     {

@@ -378,8 +378,15 @@ impl Object for FirmwareObject {
         let mut state = lock(&self.0);
         for change in &changes {
             let path = Path::Resource(firmware::OBJECT_ID, 0, change.resource);
+            let cancels = match &change.value {
+                Some(ResourceValue::Single(Value::Opaque(b))) => b.is_empty(),
+                Some(ResourceValue::Single(Value::String(s))) => s.is_empty(),
+                _ => false,
+            };
             match (change.resource, &change.value) {
-                (firmware::PACKAGE | firmware::PACKAGE_URI, _) if !state.firmware.accepts_delivery() => {
+                // An empty package or URI cancels whatever runs; anything else waits for idle
+                // or downloaded.
+                (firmware::PACKAGE | firmware::PACKAGE_URI, _) if !cancels && !state.firmware.accepts_delivery() => {
                     return Err(ObjectError::NotAllowed(path));
                 }
                 (firmware::PACKAGE, Some(ResourceValue::Single(Value::Opaque(_))))
@@ -477,6 +484,21 @@ mod tests {
         assert_eq!(later.get(&ON_TIME), Some(&single(Value::Integer(5))));
         let bad_dimmer = ResourceChange { resource: DIMMER, value: Some(single(Value::Integer(101))) };
         assert!(matches!(light.write(now, 0, vec![bad_dimmer]), Err(ObjectError::BadValue { .. })));
+    }
+
+    #[test]
+    fn an_empty_uri_cancels_a_running_update() {
+        let now = Instant::now();
+        let mut fw = FirmwareObject(shared(now));
+        let package = firmware::Package::build("2.0", b"img");
+        let push = ResourceChange { resource: 0, value: Some(single(Value::Opaque(package))) };
+        fw.write(now, 0, vec![push]).expect("push");
+        fw.execute(now, 0, firmware::UPDATE, &ExecuteArguments::new()).expect("update");
+        let cancel = ResourceChange { resource: 1, value: Some(single(Value::String(String::new()))) };
+        fw.write(now, 0, vec![cancel]).expect("an empty uri is always accepted");
+        let values = fw.read(now, 0).expect("instance 0");
+        assert_eq!(values.get(&firmware::STATE), Some(&single(Value::Integer(0))));
+        assert_eq!(lock(&fw.0).firmware.update_due(), None);
     }
 
     #[test]
