@@ -403,6 +403,21 @@ fn node_client_registers_to_lwm2m_gw_server_and_is_read_and_written_over_rest() 
     client.assert_running();
     let mut server = server;
     server.proc.assert_running();
+
+    // On SIGTERM the client de-registers; the registration leaves the API.
+    let sent = Command::new("kill").args(["-TERM", &client.child.id().to_string()]).status();
+    assert!(sent.as_ref().is_ok_and(ExitStatus::success), "kill -TERM: {sent:?}");
+    let deadline = Instant::now() + STEP;
+    loop {
+        let (status, clients) = server.http("GET", "/api/clients", None);
+        assert_eq!(status, 200, "GET /api/clients: {clients}");
+        let listed = clients.as_array().is_some_and(|all| all.iter().any(|c| c["endpoint"] == endpoint.as_str()));
+        if !listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{endpoint} still registered after SIGTERM: {clients}");
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
