@@ -2,7 +2,8 @@
 //!
 //! - its client registers to the real `lwm2m-gw server` and is read and written through the
 //!   Leshan-compatible REST API;
-//! - the real `lwm2m-gw device` registers to its server and answers its reads.
+//! - the real `lwm2m-gw device` registers to its server and answers its reads and writes
+//!   (plain text, as LwM2M 1.0).
 //!
 //! The Node programs live in `tests/interop/node/` (`client.js`, `server.js`); `scripts/test`
 //! installs their locked dependencies. Every wait is bounded and every child process is killed
@@ -421,7 +422,7 @@ fn node_client_registers_to_lwm2m_gw_server_and_is_read_and_written_over_rest() 
 }
 
 #[test]
-fn lwm2m_gw_device_registers_to_node_server_and_answers_its_reads() {
+fn lwm2m_gw_device_registers_to_node_server_and_answers_its_reads_and_writes() {
     let endpoint = endpoint_name("device");
     let reads = ["/3/0/0", "/3/0/1", "/3303/0/5700", "/3303/0/5701"];
     let mut server = Proc::spawn(
@@ -433,6 +434,8 @@ fn lwm2m_gw_device_registers_to_node_server_and_answers_its_reads() {
             &endpoint,
             "--read",
             &reads.join(","),
+            "--write",
+            "/3311/0/5851=75,/3311/0/5850=1",
             "--timeout-ms",
             "30000",
         ]),
@@ -470,13 +473,14 @@ fn lwm2m_gw_device_registers_to_node_server_and_answers_its_reads() {
     assert!(registered.contains("</3/0>"), "{registered}");
     assert!(registered.contains("</3303/0>"), "{registered}");
 
-    let values: Vec<Value> = server
+    let lines: Vec<Value> = server
         .stdout_lines()
         .filter(|line| line.starts_with('{'))
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
         .collect();
+    let (values, writes): (Vec<&Value>, Vec<&Value>) = lines.iter().partition(|v| v.get("written").is_none());
     let paths: Vec<&str> = values.iter().filter_map(|v| v["path"].as_str()).collect();
-    assert_eq!(paths, reads, "{values:?}");
+    assert_eq!(paths, reads, "{lines:?}");
     // Plain-text answers, as lwm2m-node-lib's server asks for them (Accept: text/plain).
     assert_eq!(values[0]["value"], "lwm2m-gw", "/3/0/0 Manufacturer");
     assert_eq!(values[1]["value"], "lwm2m-gw-sim", "/3/0/1 Model Number");
@@ -486,6 +490,22 @@ fn lwm2m_gw_device_registers_to_node_server_and_answers_its_reads() {
         "/3303/0/5700 read as {temperature:?}, not a plain-text temperature"
     );
     assert_eq!(values[3]["value"], "Cel", "/3303/0/5701 Sensor Units");
+
+    // Plain-text writes (Dimmer, On/Off) reached the device's objects and read back the same.
+    assert_eq!(
+        writes,
+        [
+            &json!({"path": "/3311/0/5851", "written": "75", "readBack": "75"}),
+            &json!({"path": "/3311/0/5850", "written": "1", "readBack": "1"}),
+        ],
+        "{lines:?}"
+    );
+    for path in ["/3311/0/5851", "/3311/0/5850"] {
+        let line = format!("written ep={endpoint} path={path}");
+        device.wait_for(&format!("{line:?}"), STEP, |stream, seen| {
+            (stream == Stream::Stdout && seen.starts_with(&line)).then_some(())
+        });
+    }
 
     // The device keeps running and stays healthy after the reads.
     device.assert_running();

@@ -3,12 +3,14 @@
 // the independent `lwm2m-node-lib` implementation.
 //
 // Usage: node server.js [--port 0] [--endpoint NAME] [--read /3/0/0,/3303/0/5700]
-//                       [--timeout-ms 20000]
+//                       [--write /3311/0/5850=1,...] [--timeout-ms 20000]
 //
 // It listens on the given UDP port (0 picks a free one) and prints on stdout:
 //   listening <port>
 //   registered <endpoint> lwm2m=<version> lt=<lifetime> b=<binding> <objects link>
 //   {"path":"/3/0/0","value":"..."}   one JSON line per read, in --read order
+//   {"path":"/3311/0/5850","written":"1","readBack":"1"}   one JSON line per write (plain
+//                                     text, then read back), after the reads
 // then exits 0. When no client (or not the expected endpoint) registers, or a
 // read fails, before the timeout, it prints the reason on stderr and exits 1.
 'use strict';
@@ -29,7 +31,7 @@ function say(line) {
 }
 
 function parseArgs(argv) {
-    const args = { port: 0, endpoint: null, reads: ['/3/0/0', '/3303/0/5700'], timeoutMs: 20000 };
+    const args = { port: 0, endpoint: null, reads: ['/3/0/0', '/3303/0/5700'], writes: [], timeoutMs: 20000 };
     for (let i = 0; i < argv.length; i += 2) {
         const key = argv[i];
         const value = argv[i + 1];
@@ -40,6 +42,7 @@ function parseArgs(argv) {
         case '--port': args.port = Number(value); break;
         case '--endpoint': args.endpoint = value; break;
         case '--read': args.reads = value.split(',').filter((p) => p.length > 0); break;
+        case '--write': args.writes = value.split(',').filter((w) => w.length > 0); break;
         case '--timeout-ms': args.timeoutMs = Number(value); break;
         default: fail(`unknown argument ${key}`);
         }
@@ -52,6 +55,13 @@ function parseArgs(argv) {
             fail(`invalid --read path ${path} (expected /object/instance/resource)`);
         }
     }
+    args.writes = args.writes.map((item) => {
+        const match = /^(\/\d+\/\d+\/\d+)=(.*)$/.exec(item);
+        if (!match) {
+            fail(`invalid --write ${item} (expected /object/instance/resource=value)`);
+        }
+        return { path: match[1], value: match[2] };
+    });
     return args;
 }
 
@@ -75,8 +85,9 @@ function main() {
             { name: 'application-vnd-oma-lwm2m/json', value: 1543 },
             { name: 'application-vnd-oma-lwm2m/opaque', value: 1544 },
         ],
-        writeFormat: 'application-vnd-oma-lwm2m/text',
-        // Single-resource reads ask for plain text (content format 0).
+        // Writes and single-resource reads in plain text (content format 0), which LwM2M
+        // registers; the library's default write format is a pre-release number (1541).
+        writeFormat: 'text/plain',
         defaultAcceptFormat: 'text/plain',
     };
 
@@ -90,21 +101,40 @@ function main() {
             if (error) {
                 fail(`registered device ${deviceName} not found: ${describe(error)}`);
             }
-            const paths = args.reads.slice();
+            const reads = args.reads.slice();
+            const writes = args.writes.slice();
             (function next() {
-                const path = paths.shift();
-                if (path === undefined) {
-                    clearTimeout(timer);
-                    process.exit(0);
+                const path = reads.shift();
+                if (path !== undefined) {
+                    const [, objectType, objectId, resourceId] = path.split('/');
+                    lwm2m.server.read(device.id, objectType, objectId, resourceId, (readError, value) => {
+                        if (readError) {
+                            fail(`read ${path} from ${deviceName} failed: ${describe(readError)}`);
+                        }
+                        say(JSON.stringify({ path, value }));
+                        next();
+                    });
+                    return;
                 }
-                const [, objectType, objectId, resourceId] = path.split('/');
-                lwm2m.server.read(device.id, objectType, objectId, resourceId, (readError, value) => {
-                    if (readError) {
-                        fail(`read ${path} from ${deviceName} failed: ${describe(readError)}`);
-                    }
-                    say(JSON.stringify({ path, value }));
-                    next();
-                });
+                const write = writes.shift();
+                if (write !== undefined) {
+                    const [, objectType, objectId, resourceId] = write.path.split('/');
+                    lwm2m.server.write(device.id, objectType, objectId, resourceId, write.value, (writeError) => {
+                        if (writeError) {
+                            fail(`write ${write.path} to ${deviceName} failed: ${describe(writeError)}`);
+                        }
+                        lwm2m.server.read(device.id, objectType, objectId, resourceId, (readError, value) => {
+                            if (readError) {
+                                fail(`read back ${write.path} from ${deviceName} failed: ${describe(readError)}`);
+                            }
+                            say(JSON.stringify({ path: write.path, written: write.value, readBack: value }));
+                            next();
+                        });
+                    });
+                    return;
+                }
+                clearTimeout(timer);
+                process.exit(0);
             })();
         });
     }
