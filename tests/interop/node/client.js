@@ -74,40 +74,23 @@ const OBJECTS = {
     },
 };
 
+// Creates every object instance and sets its resources, one after the other.
 function createObjects(callback) {
-    const uris = Object.keys(OBJECTS);
-    let pending = 0;
-    let failed = false;
-    function done(error) {
-        if (failed) {
-            return;
+    const steps = [];
+    for (const [uri, resources] of Object.entries(OBJECTS)) {
+        steps.push((next) => lwm2m.client.registry.create(uri, next));
+        for (const [resourceId, value] of Object.entries(resources)) {
+            steps.push((next) => lwm2m.client.registry.setResource(uri, resourceId, value, next));
         }
-        if (error) {
-            failed = true;
-            callback(error);
-            return;
-        }
-        pending -= 1;
-        if (pending === 0) {
+    }
+    (function run() {
+        const step = steps.shift();
+        if (step === undefined) {
             callback(null);
+            return;
         }
-    }
-    for (const uri of uris) {
-        for (const resourceId of Object.keys(OBJECTS[uri])) {
-            pending += 1;
-        }
-    }
-    for (const uri of uris) {
-        lwm2m.client.registry.create(uri, (error) => {
-            if (error) {
-                done(error);
-                return;
-            }
-            for (const [resourceId, value] of Object.entries(OBJECTS[uri])) {
-                lwm2m.client.registry.setResource(uri, resourceId, value, done);
-            }
-        });
-    }
+        step((error) => (error ? callback(error) : run()));
+    })();
 }
 
 function main() {
