@@ -29,6 +29,8 @@
 mod engine;
 mod firmware;
 mod objects;
+#[cfg(test)]
+mod sim_tests;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
