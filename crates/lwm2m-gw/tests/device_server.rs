@@ -1,6 +1,7 @@
 //! `lwm2m-gw device` against the real `lwm2m-gw server`, driven through its REST API (HTTP
 //! over 127.0.0.1): registration visible in `/api/clients`, reads of 3303 and 3311, a write of
-//! 3311 on/off read back, and a firmware push + Update seen in `/3/0/3`.
+//! 3311 on/off read back, an observation of 3303 whose notifications arrive on `/api/event`,
+//! and a firmware push + Update seen in `/3/0/3`.
 
 mod device_common;
 
@@ -72,6 +73,24 @@ impl Server {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
     }
 
+    /// Lines of the `/api/event?ep=…` stream, read on a thread.
+    fn events(&self, ep: &str) -> std::sync::mpsc::Receiver<String> {
+        let mut stream = TcpStream::connect(self.http).expect("connect");
+        let request =
+            format!("GET /api/event?ep={ep} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", self.http);
+        stream.write_all(request.as_bytes()).expect("send");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
     /// The `content.value` of a Read, as text (numbers may come as JSON numbers or strings).
     fn read(&self, ep: &str, path: &str) -> String {
         let json = self.json("GET", &format!("/api/clients/{ep}{path}"), None);
@@ -125,6 +144,8 @@ fn the_real_server_sees_reads_writes_and_a_firmware_update() {
         "sim-rest",
         "--update-delay-ms",
         "200",
+        "--tick-ms",
+        "100",
     ]);
     device.wait_line(|l| l.starts_with("registered ep=sim-rest server=1 "));
     let client = server.json("GET", "/api/clients/sim-rest", None);
@@ -139,6 +160,25 @@ fn the_real_server_sees_reads_writes_and_a_firmware_update() {
     let written = server.json("PUT", "/api/clients/sim-rest/3311/0/5850", Some(on));
     assert_eq!(written["success"], true, "{written}");
     assert_eq!(server.read("sim-rest", "/3311/0/5850"), "true");
+
+    let events = server.events("sim-rest");
+    let observed = server.json("POST", "/api/clients/sim-rest/3303/0/5700/observe", None);
+    assert_eq!(observed["success"], true, "{observed}");
+    let deadline = Instant::now() + WAIT;
+    let mut notifications = Vec::new();
+    let mut last_event = String::new();
+    while notifications.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = events.recv_timeout(left).unwrap_or_else(|_| panic!("notifications: {notifications:?}"));
+        if let Some(name) = line.strip_prefix("event:") {
+            last_event = name.trim().to_owned();
+        } else if let Some(data) = line.strip_prefix("data:") {
+            if last_event == "NOTIFICATION" && data.contains("5700") {
+                notifications.push(data.trim().to_owned());
+            }
+        }
+    }
+    assert!(notifications.iter().all(|n| n.contains("sim-rest")), "{notifications:?}");
 
     let package = firmware_package("9.9.9", 2500);
     let hex: String = package.iter().map(|b| format!("{b:02x}")).collect();
