@@ -17,17 +17,24 @@ struct Server {
     child: Child,
     coap: SocketAddr,
     http: SocketAddr,
+    bs_coap: Option<SocketAddr>,
     dir: std::path::PathBuf,
 }
 
 impl Server {
     fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("lwm2m-gw-device-server-{}", std::process::id()));
+        Self::start_with(false)
+    }
+
+    /// With `bootstrap`, the Bootstrap Server face runs too (`bs_coap`).
+    fn start_with(bootstrap: bool) -> Self {
+        let dir = std::env::temp_dir().join(format!("lwm2m-gw-device-server-{}-{bootstrap}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("data dir");
+        let bs_coap = if bootstrap { "127.0.0.1:0" } else { "off" };
         let mut child = Command::new(env!("CARGO_BIN_EXE_lwm2m-gw"))
-            .args(["server", "--coap", "127.0.0.1:0", "--coaps", "off", "--bs-coap", "off", "--bs-coaps", "off"])
-            .args(["--http", "127.0.0.1:0", "--data-dir"])
+            .args(["server", "--coap", "127.0.0.1:0", "--coaps", "off", "--bs-coap", bs_coap, "--bs-coaps", "off"])
+            .args(["--bs-http", "off", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -35,8 +42,8 @@ impl Server {
             .spawn()
             .expect("the server starts");
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let (mut coap, mut http) = (None, None);
-        while coap.is_none() || http.is_none() {
+        let (mut coap, mut http, mut bs_coap) = (None, None, None);
+        while coap.is_none() || http.is_none() || (bootstrap && bs_coap.is_none()) {
             let line = lines.next().expect("the server prints its addresses").expect("utf-8");
             if let Some(a) = line.strip_prefix("coap listening on ") {
                 coap = a.parse().ok();
@@ -44,9 +51,12 @@ impl Server {
             if let Some(a) = line.strip_prefix("http listening on ") {
                 http = a.parse().ok();
             }
+            if let Some(a) = line.strip_prefix("bs-coap listening on ") {
+                bs_coap = a.parse().ok();
+            }
         }
         std::thread::spawn(move || lines.for_each(drop));
-        Self { child, coap: coap.expect("coap"), http: http.expect("http"), dir }
+        Self { child, coap: coap.expect("coap"), http: http.expect("http"), bs_coap, dir }
     }
 
     /// One HTTP/1.1 exchange: (status, body).
@@ -191,4 +201,22 @@ fn the_real_server_sees_reads_writes_and_a_firmware_update() {
     device.wait_line(|l| l == "firmware-updated ep=sim-rest version=9.9.9");
     wait_until("the version change", || server.read("sim-rest", "/3/0/3") == "9.9.9");
     assert_eq!(server.read("sim-rest", "/5/0/5"), "1");
+}
+
+#[test]
+fn the_real_bootstrap_server_provisions_the_device_which_then_registers() {
+    let server = Server::start_with(true);
+    let config = format!(
+        r#"{{"toDelete":["/0","/1"],"servers":{{"0":{{"shortId":321,"lifetime":90,"binding":"U"}}}},"security":{{"1":{{"uri":"coap://{}","bootstrapServer":false,"securityMode":"NO_SEC","serverId":321}}}}}}"#,
+        server.coap
+    );
+    let (status, body) = server.http("POST", "/api/bootstrap/sim-bs-rest", Some(&config));
+    assert_eq!(status, 200, "{body}");
+    let bs = server.bs_coap.expect("bootstrap face");
+    let mut device = Device::start(&["--server", &format!("coap://{bs}"), "--endpoint", "sim-bs-rest", "--bootstrap"]);
+    device.wait_line(|l| l == "bootstrap-finished ep=sim-bs-rest");
+    device.wait_line(|l| l.starts_with("registered ep=sim-bs-rest server=321 "));
+    let client = server.json("GET", "/api/clients/sim-bs-rest", None);
+    assert_eq!(client["lifetime"], 90, "{client}");
+    assert_eq!(server.read("sim-bs-rest", "/1/0/0"), "321");
 }
