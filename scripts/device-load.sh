@@ -9,7 +9,7 @@ N=${2:-1000}
 shift $(( $# > 2 ? 2 : $# ))
 D=$(mktemp -d)
 trap 'kill $SP $DP 2>/dev/null || true; rm -rf "$D"' EXIT
-"$BIN" server --coap 127.0.0.1:0 --coaps off --bs-coap off --bs-coaps off --http 127.0.0.1:0 \
+"$BIN" server --coap 127.0.0.1:0 --coaps off --bs-coap off --bs-coaps off --bs-http off --http 127.0.0.1:0 \
   --data-dir "$D/data" >"$D/srv.out" 2>"$D/srv.err" &
 SP=$!
 for _ in $(seq 100); do grep -q "http listening" "$D/srv.out" && break; sleep 0.1; done
