@@ -277,27 +277,24 @@ impl DeviceEngine {
         } else {
             None
         };
-        // Swap the client out of the old wrapper (a throw-away client takes its place).
-        let client = std::mem::replace(self.lwm2m.inner_mut(), (self.factory)(now));
-        self.lwm2m = match credentials {
-            None => Secured::Plain(client),
+        // The new wrapper is built around a throw-away client first, so a refused DTLS setup
+        // leaves the real one where it was; then the two clients trade places.
+        let wrapper = match credentials {
+            None => Secured::Plain((self.factory)(now)),
             Some(credentials) => {
-                match DtlsClient::new(self.dtls_config.clone(), credentials, connection.addr, client) {
+                match DtlsClient::new(self.dtls_config.clone(), credentials, connection.addr, (self.factory)(now)) {
                     Ok(dtls) => Secured::Client(dtls),
                     Err(error) => {
                         tracing::warn!(uri = %connection.uri, %error, "dtls setup failed");
-                        self.emit(Milestone::TransportFailed {
-                            uri: connection.uri.clone(),
-                            reason: "dtls setup failed".to_owned(),
-                        });
-                        // The client was moved into the failed attempt: start over from the
-                        // factory configuration, as a reboot would.
-                        self.reboot_at = Some(now + REBOOT_DELAY);
-                        Secured::Plain((self.factory)(now))
+                        let reason = "dtls setup failed".to_owned();
+                        self.emit(Milestone::TransportFailed { uri: connection.uri.clone(), reason });
+                        return;
                     }
                 }
             }
         };
+        let mut old = std::mem::replace(&mut self.lwm2m, wrapper);
+        std::mem::swap(self.lwm2m.inner_mut(), old.inner_mut());
         self.emit(Milestone::Transport { uri: connection.uri.clone(), secure: connection.secure });
     }
 
