@@ -304,7 +304,15 @@ pub(crate) fn build(
             let path = with_prefix(path, prefix)?;
             let observe = matches!(request, DmRequest::Observe { .. });
             let mut coap = if observe { Request::observe(&uri(alt, &path)) } else { Request::get(&uri(alt, &path)) };
-            coap.options.set_uint(OptionNumber::ACCEPT, u32::from(pick(*format).0));
+            // A 1.0 client answers one resource in its own format (text, opaque or TLV) when not
+            // asked for one, as Leshan leaves it; some (lwm2m-node-lib) drop a request whose
+            // Accept they do not know, TLV included.
+            let leave_to_client = format.or(options.format).is_none()
+                && registration.version == Version::V1_0
+                && matches!(path.path, Path::Resource(..) | Path::ResourceInstance(..));
+            if !leave_to_client {
+                coap.options.set_uint(OptionNumber::ACCEPT, u32::from(pick(*format).0));
+            }
             Built {
                 request: coap,
                 expect: Expect::Records(path.clone()),

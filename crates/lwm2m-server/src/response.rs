@@ -1,10 +1,10 @@
 //! Answers to [`DmRequest`](crate::DmRequest)s: the typed [`DmResponse`] (code and decoded
 //! content) and the [`RequestFailure`]s that end a request without one.
 
-use coap::{Code, ExchangeError, OptionNumber, Response};
+use coap::{Code, ContentFormat, ExchangeError, OptionNumber, Response};
 use lwm2m::format::link::{self, Link};
 use lwm2m::format::{self, Record};
-use lwm2m::{FormatError, Registry};
+use lwm2m::{DataType, FormatError, Path, PrefixedPath, Registry};
 
 use crate::observation::ObservationId;
 use crate::request::Expect;
@@ -78,10 +78,7 @@ pub(crate) fn decode(expect: &Expect, response: &Response, registry: &Registry) 
         Expect::Nothing => Ok(Content::Empty),
         Expect::Records(_) if response.payload.is_empty() => Ok(Content::Records(Vec::new())),
         Expect::Records(target) => {
-            let cf = response
-                .options
-                .content_format()
-                .ok_or_else(|| RequestFailure::Undecodable("a payload without content-format".to_owned()))?;
+            let cf = response.options.content_format().unwrap_or_else(|| implied_format(target, registry));
             Ok(Content::Records(format::decode(cf, &response.payload, target, registry)?))
         }
         Expect::Links => Ok(Content::Links(link::decode(&response.payload)?)),
@@ -96,6 +93,21 @@ pub(crate) fn decode(expect: &Expect, response: &Response, registry: &Registry) 
             }
             Ok(Content::Location(segments.iter().map(|s| format!("/{s}")).collect()))
         }
+    }
+}
+
+/// The format of a payload that names none. Some LwM2M 1.0 clients (lwm2m-node-lib) answer a
+/// single-resource Read with the bare value; like Leshan, a single-instance resource is then read
+/// as plain text (opaque when its model says so) and anything larger as TLV.
+fn implied_format(target: &PrefixedPath, registry: &Registry) -> ContentFormat {
+    let path = &target.path;
+    match path {
+        Path::Resource(..) if registry.is_multiple(path) == Some(true) => ContentFormat::TLV,
+        Path::Resource(..) | Path::ResourceInstance(..) if registry.data_type(path) == Some(DataType::Opaque) => {
+            ContentFormat::OPAQUE
+        }
+        Path::Resource(..) | Path::ResourceInstance(..) => ContentFormat::TEXT,
+        Path::Root | Path::Object(_) | Path::Instance(..) => ContentFormat::TLV,
     }
 }
 
@@ -126,8 +138,30 @@ mod tests {
     }
 
     #[test]
-    fn a_payload_without_content_format_is_undecodable() {
+    fn a_bare_single_resource_answer_is_read_as_plain_text() {
+        let target: PrefixedPath = "/3303/0/5700".parse().unwrap();
+        let bare = Response::new(Code::CONTENT).with_body("21.5");
+        let content = decode(&Expect::Records(target.clone()), &bare, Registry::bundled_ref()).unwrap();
+        assert_eq!(content, Content::Records(vec![Record::new(target, Value::Float(21.5))]));
+    }
+
+    #[test]
+    fn a_bare_opaque_resource_answer_is_read_as_opaque() {
+        // /5/0/0 Package is Opaque.
+        let target: PrefixedPath = "/5/0/0".parse().unwrap();
+        let bare = Response::new(Code::CONTENT).with_body(vec![0xff, 0x00]);
+        let content = decode(&Expect::Records(target.clone()), &bare, Registry::bundled_ref()).unwrap();
+        assert_eq!(content, Content::Records(vec![Record::new(target, Value::Opaque(vec![0xff, 0x00]))]));
+    }
+
+    #[test]
+    fn a_bare_instance_answer_is_read_as_tlv_and_garbage_is_undecodable() {
         let target: PrefixedPath = "/3/0".parse().unwrap();
+        // TLV: resource 0 = "Acme".
+        let tlv = Response::new(Code::CONTENT).with_body(vec![0xc4, 0x00, b'A', b'c', b'm', b'e']);
+        let content = decode(&Expect::Records(target.clone()), &tlv, Registry::bundled_ref()).unwrap();
+        let manufacturer: PrefixedPath = "/3/0/0".parse().unwrap();
+        assert_eq!(content, Content::Records(vec![Record::new(manufacturer, Value::String("Acme".into()))]));
         let bare = Response::new(Code::CONTENT).with_body(vec![1, 2]);
         assert!(matches!(
             decode(&Expect::Records(target), &bare, Registry::bundled_ref()),

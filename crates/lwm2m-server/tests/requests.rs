@@ -97,6 +97,28 @@ fn a_1_0_client_gets_tlv_and_its_tlv_answer_is_decoded() {
 }
 
 #[test]
+fn a_1_0_single_resource_read_names_no_format_and_a_bare_text_answer_is_decoded() {
+    let (mut w, c) = world(90, &V1_0, "</3303/0>");
+    let (got, event) = roundtrip(&mut w, c, DmRequest::Read { path: path("/3303/0/5700"), format: None }, |_| {
+        // lwm2m-node-lib answers with the bare value and no Content-Format.
+        Response::new(Code::CONTENT).with_body("21.5")
+    });
+    assert_eq!(options(&got), uri_path("/3303/0/5700"), "no Accept");
+    let want = vec![Record::new(path("/3303/0/5700"), Value::Float(21.5))];
+    assert_eq!(content(event), (Code::CONTENT, Content::Records(want)));
+}
+
+#[test]
+fn a_1_0_single_resource_read_with_a_format_asks_for_it() {
+    let (mut w, c) = world(91, &V1_0, "</3/0>");
+    let (got, _) =
+        roundtrip(&mut w, c, DmRequest::Read { path: path("/3/0/0"), format: Some(ContentFormat::TEXT) }, |_| {
+            Response::content(ContentFormat::TEXT, "Acme")
+        });
+    assert_eq!(got.options.accept(), Some(ContentFormat::TEXT));
+}
+
+#[test]
 fn a_per_request_format_overrides_the_negotiated_one() {
     let (mut w, c) = world(23, &V1_1, "</3/0>");
     let now = w.now();
