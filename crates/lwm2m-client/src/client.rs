@@ -27,6 +27,7 @@ use crate::object::{Action, ResourceChange, ResourceValue, ServerId};
 use crate::objects::security::SecurityInstance;
 use crate::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
 use crate::observe::{Observation, Observations};
+use crate::proxy::{self, ProxyHandle};
 use crate::queue;
 use crate::registration::{self, RegState, ServerSession};
 use crate::send::{self, SendError};
@@ -52,6 +53,10 @@ pub struct Client {
     events: VecDeque<ClientEvent>,
     /// The latest `now` seen, for queries that take no time argument.
     last_now: Instant,
+    /// End-Device prefixes whose requests go to the application.
+    proxy_prefixes: std::collections::BTreeSet<String>,
+    /// Proxied Observe requests (answered or not) whose cancellation the application hears of.
+    proxy_observations: std::collections::BTreeSet<(Peer, Token)>,
 }
 
 impl Client {
@@ -68,6 +73,8 @@ impl Client {
             sends: BTreeMap::new(),
             events: VecDeque::new(),
             last_now: now,
+            proxy_prefixes: std::collections::BTreeSet::new(),
+            proxy_observations: std::collections::BTreeSet::new(),
         }
     }
 
@@ -239,6 +246,86 @@ impl Client {
             records.extend(self.tree.records(now, path, true).unwrap_or_default());
         }
         let request = send::send_request(&records, self.tree.registry())?;
+        self.wake(now, server);
+        let peer = self.sessions.get(&server).map(|s| s.peer.clone()).ok_or(SendError::UnknownServer(server))?;
+        let token = self.endpoint.send_request(now, peer, request, Reliability::Confirmable)?;
+        self.sends.insert(token, server);
+        if let Some(session) = self.sessions.get_mut(&server) {
+            queue::touch(session, now);
+        }
+        self.drive(now);
+        Ok(token)
+    }
+
+    /// Sets the End-Device prefixes whose requests go to the application as
+    /// [`ClientEvent::ProxyRequest`] (see [`crate::proxy`]).
+    pub fn set_proxy_prefixes(&mut self, prefixes: impl IntoIterator<Item = String>) {
+        self.proxy_prefixes = prefixes.into_iter().collect();
+    }
+
+    /// Answers a [`ClientEvent::ProxyRequest`]. For an Observe, a 2.xx answer starts the
+    /// observation; later notifications go with [`Client::notify_proxied`].
+    pub fn respond_proxied(
+        &mut self,
+        now: Instant,
+        handle: &ProxyHandle,
+        response: Response,
+    ) -> Result<(), coap::SendError> {
+        let key = (handle.peer.clone(), handle.token);
+        if !response.code.is_success() {
+            self.proxy_observations.remove(&key);
+        }
+        let result = self.endpoint.send_response(now, &handle.peer, handle.token, response);
+        if result.is_err() {
+            self.proxy_observations.remove(&key);
+        }
+        self.drive(now);
+        result
+    }
+
+    /// Sends one notification of a proxied observation; a non-2.xx code ends it.
+    pub fn notify_proxied(
+        &mut self,
+        now: Instant,
+        handle: &ProxyHandle,
+        response: Response,
+        reliability: Reliability,
+    ) -> Result<(), coap::SendError> {
+        let ends = !response.code.is_success();
+        let result = self.endpoint.send_notification(now, &handle.peer, handle.token, response, reliability);
+        if ends || result.is_err() {
+            self.proxy_observations.remove(&(handle.peer.clone(), handle.token));
+        }
+        self.drive(now);
+        result
+    }
+
+    /// Forgets a proxied observation without telling the server (after its registration ended);
+    /// a later notification would be refused.
+    pub fn forget_proxied(&mut self, handle: &ProxyHandle) {
+        self.proxy_observations.remove(&(handle.peer.clone(), handle.token));
+        self.endpoint.forget_observer(&handle.peer, handle.token);
+    }
+
+    /// Tells the client the value at `path` changed, for the observations of `servers` only
+    /// (the others notice it at their next `pmax`).
+    pub fn value_changed_for(&mut self, now: Instant, path: Path, servers: &[ServerId]) {
+        self.observations.mark_changed_for(&path, servers);
+        self.drive(now);
+    }
+
+    /// Sends `records` (paths may carry End-Device prefixes) to `server` (`POST /dp`, SenML
+    /// CBOR), with the same rules as [`Client::send`].
+    pub fn send_records(&mut self, now: Instant, server: ServerId, records: &[Record]) -> Result<Token, SendError> {
+        let session = self.sessions.get(&server).ok_or(SendError::UnknownServer(server))?;
+        if !session.is_registered() {
+            return Err(SendError::NotRegistered(server));
+        }
+        let settings = self.server_settings(now, server).ok_or(SendError::UnknownServer(server))?;
+        if !settings.send_allowed() {
+            return Err(SendError::Muted(server));
+        }
+        let request = send::send_request(records, self.tree.registry())?;
         self.wake(now, server);
         let peer = self.sessions.get(&server).map(|s| s.peer.clone()).ok_or(SendError::UnknownServer(server))?;
         let token = self.endpoint.send_request(now, peer, request, Reliability::Confirmable)?;
@@ -478,6 +565,16 @@ impl Client {
                 self.on_response(now, token, None);
             }
             Event::ObservationCancelled { peer, token } => {
+                if self.proxy_observations.remove(&(peer.clone(), token)) {
+                    if let Some(server) =
+                        self.sessions.iter().find(|(_, s)| s.peer.addr == peer.addr).map(|(id, _)| *id)
+                    {
+                        self.emit(ClientEvent::ProxyObservationCancelled {
+                            handle: ProxyHandle { server, peer, token },
+                        });
+                    }
+                    return;
+                }
                 self.observations.remove(&peer, token);
             }
             Event::Notification { .. } | Event::Pong { .. } => {}
@@ -486,6 +583,11 @@ impl Client {
 
     fn on_request(&mut self, now: Instant, peer: Peer, token: Token, request: &Request, observe: bool) {
         if self.bootstrap_peer(now) == Some(peer.addr) {
+            if proxy::is_proxied(&self.proxy_prefixes, request) {
+                // Bootstrap operations never target End-Devices (Gateway TS §8.1).
+                self.respond(now, &peer, token, Response::new(Code::METHOD_NOT_ALLOWED));
+                return;
+            }
             let reply = bootstrap::handle(&mut self.tree, now, request, self.config.version);
             self.respond(now, &peer, token, reply.response);
             if let BootstrapState::Waiting { deadline, .. } = &mut self.bootstrap {
@@ -507,6 +609,18 @@ impl Client {
             self.respond(now, &peer, token, Response::new(Code::UNAUTHORIZED));
             return;
         };
+        if proxy::is_proxied(&self.proxy_prefixes, request) {
+            if let Some(session) = self.sessions.get_mut(&id) {
+                queue::touch(session, now);
+                session.sleeping = false;
+            }
+            if observe {
+                self.proxy_observations.insert((peer.clone(), token));
+            }
+            let handle = ProxyHandle { server: id, peer, token };
+            self.emit(ClientEvent::ProxyRequest { handle, request: request.clone(), observe });
+            return;
+        }
         let enforce_acl = self.sessions.len() > 1;
         let Some(session) = self.sessions.get_mut(&id) else { return };
         queue::touch(session, now);

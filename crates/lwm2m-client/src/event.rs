@@ -1,10 +1,11 @@
 //! What the client reports to the application.
 
-use coap::{Code, Token};
+use coap::{Code, Request, Token};
 use lwm2m::{ExecuteArguments, Path, Version};
 
 use crate::config::Connection;
 use crate::object::ServerId;
+use crate::proxy::ProxyHandle;
 
 /// What the client reports to the application.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,5 +85,21 @@ pub enum ClientEvent {
         token: Token,
         /// The server's code, `None` for a timeout.
         code: Option<Code>,
+    },
+    /// A request for an End-Device prefix (see [`crate::proxy`]): answer it with
+    /// [`Client::respond_proxied`](crate::Client::respond_proxied).
+    ProxyRequest {
+        /// The handle for the answer (and the notifications of an Observe).
+        handle: ProxyHandle,
+        /// The request, whole.
+        request: Request,
+        /// A GET/FETCH with Observe: 0: a 2.xx answer starts an observation.
+        observe: bool,
+    },
+    /// The server cancelled an observation of a [`ClientEvent::ProxyRequest`] (RST, Observe: 1,
+    /// or unacknowledged notifications).
+    ProxyObservationCancelled {
+        /// The observation's handle.
+        handle: ProxyHandle,
     },
 }

@@ -198,6 +198,15 @@ impl Observations {
         }
     }
 
+    /// Marks the observations of `servers` watching `changed` as dirty.
+    pub fn mark_changed_for(&mut self, changed: &Path, servers: &[ServerId]) {
+        for observation in self.by_key.values_mut() {
+            if servers.contains(&observation.server) && observation.watches(changed) {
+                observation.dirty = true;
+            }
+        }
+    }
+
     /// Every observation.
     pub fn iter(&self) -> impl Iterator<Item = &Observation> + '_ {
         self.by_key.values()

@@ -1,0 +1,320 @@
+//! The objects the gateway adds to its north client's tree (spec notes §7.2; docs/objects.md):
+//!
+//! - Object 25 (LwM2M Gateway 2.0): one instance per connected End-Device, kept in an
+//!   [`InstanceStore`].
+//! - 33000 Gateway Reporting: one instance per distant server (instance ID = Short Server ID),
+//!   resource 1 switches End-Device reporting to that server off and on (DR-006).
+//! - 33001 End-Device Inventory: one instance per known End-Device (DI-001).
+//! - 33002 End-Device Summary: counts across End-Devices (DI-002).
+//!
+//! Inventory and summary are computed when read (device state and "last seen" depend on `now`)
+//! from an [`Inventory`] shared between the gateway and the two objects.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lwm2m::{ExecuteArguments, Path, Registry, Value};
+use lwm2m_client::{InstanceStore, Object, ObjectError, ResourceChange, ResourceValue};
+
+/// Object 25, LwM2M Gateway.
+pub const GATEWAY_OBJECT: u16 = 25;
+/// Private object: Gateway Reporting.
+pub const REPORTING_OBJECT: u16 = 33000;
+/// Private object: End-Device Inventory.
+pub const INVENTORY_OBJECT: u16 = 33001;
+/// Private object: End-Device Summary.
+pub const SUMMARY_OBJECT: u16 = 33002;
+
+/// The DDF XML of the private objects, bundled.
+pub const MODELS: [(&str, &str); 3] = [
+    ("33000-1_0.xml", include_str!("../models/33000-1_0.xml")),
+    ("33001-1_0.xml", include_str!("../models/33001-1_0.xml")),
+    ("33002-1_0.xml", include_str!("../models/33002-1_0.xml")),
+];
+
+/// The bundled registry plus the gateway's private objects.
+pub fn registry() -> Registry {
+    let mut registry = Registry::bundled();
+    register_models(&mut registry);
+    registry
+}
+
+/// Adds the gateway's private object models to `registry`.
+pub fn register_models(registry: &mut Registry) {
+    for (file, xml) in MODELS {
+        match lwm2m::model::ddf::parse(xml) {
+            Ok(models) => models.into_iter().for_each(|m| registry.insert(m)),
+            Err(error) => tracing::error!(file, %error, "bundled gateway model does not parse"),
+        }
+    }
+}
+
+/// How the gateway serves an End-Device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Two LwM2M sessions; the distant server reaches the device through its prefix.
+    Proxy,
+}
+
+impl Mode {
+    /// The inventory's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proxy => "proxy",
+        }
+    }
+}
+
+/// Device state as the inventory reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceState {
+    /// Heard from within the idle window.
+    Active,
+    /// Registered but quiet for longer than the idle window.
+    Idle,
+    /// Queue mode, asleep.
+    Sleep,
+}
+
+impl DeviceState {
+    /// The inventory's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Idle => "Idle",
+            Self::Sleep => "Sleep",
+        }
+    }
+}
+
+/// What the gateway knows about one End-Device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryEntry {
+    /// Endpoint name.
+    pub endpoint: String,
+    /// Prefix.
+    pub prefix: String,
+    /// Mode.
+    pub mode: Mode,
+    /// Registered now.
+    pub connected: bool,
+    /// Queue mode and asleep.
+    pub sleeping: bool,
+    /// Last message from the device.
+    pub last_seen: Instant,
+    /// Registration lifetime (s).
+    pub lifetime: u32,
+    /// Binding (`U`, `UQ` …).
+    pub binding: String,
+    /// LwM2M version.
+    pub version: String,
+    /// Transport address.
+    pub address: String,
+    /// Its `/25` instance while connected.
+    pub gateway_instance: Option<u16>,
+}
+
+impl InventoryEntry {
+    /// The device state at `now`.
+    pub fn state(&self, now: Instant, idle_after: Duration) -> DeviceState {
+        if self.sleeping {
+            DeviceState::Sleep
+        } else if now.saturating_duration_since(self.last_seen) >= idle_after {
+            DeviceState::Idle
+        } else {
+            DeviceState::Active
+        }
+    }
+}
+
+/// Every End-Device the gateway knows, by inventory instance ID.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Entries by `/33001` instance ID.
+    pub entries: BTreeMap<u16, InventoryEntry>,
+    /// The Idle threshold.
+    pub idle_after: Duration,
+}
+
+/// The inventory shared by the gateway and its two objects.
+pub type SharedInventory = Arc<Mutex<Inventory>>;
+
+/// Locks the shared inventory (a poisoned lock still holds consistent data: every writer
+/// replaces whole entries).
+pub fn lock(inventory: &SharedInventory) -> MutexGuard<'_, Inventory> {
+    inventory.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn single(value: Value) -> ResourceValue {
+    ResourceValue::Single(value)
+}
+
+fn int(n: usize) -> ResourceValue {
+    single(Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)))
+}
+
+/// Object 33001, computed from the shared inventory; read-only.
+#[derive(Debug)]
+pub struct InventoryObject(pub SharedInventory);
+
+/// Object 33002, computed from the shared inventory; read-only.
+#[derive(Debug)]
+pub struct SummaryObject(pub SharedInventory);
+
+fn read_only(object: u16, instance: u16) -> ObjectError {
+    ObjectError::NotAllowed(Path::Instance(object, instance))
+}
+
+impl Object for InventoryObject {
+    fn id(&self) -> u16 {
+        INVENTORY_OBJECT
+    }
+
+    fn instances(&self) -> Vec<u16> {
+        lock(&self.0).entries.keys().copied().collect()
+    }
+
+    fn read(&self, now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
+        let inventory = lock(&self.0);
+        let e = inventory.entries.get(&instance)?;
+        let since = now.saturating_duration_since(e.last_seen).as_secs();
+        let link = e.gateway_instance.map_or(Value::ObjLnk(65535, 65535), |i| Value::ObjLnk(GATEWAY_OBJECT, i));
+        Some(BTreeMap::from([
+            (0, single(Value::String(e.endpoint.clone()))),
+            (1, single(Value::String(e.mode.as_str().to_owned()))),
+            (2, single(Value::String(if e.connected { "connected" } else { "disconnected" }.to_owned()))),
+            (3, single(Value::String(e.state(now, inventory.idle_after).as_str().to_owned()))),
+            (4, single(Value::Integer(i64::try_from(since).unwrap_or(i64::MAX)))),
+            (5, single(Value::Integer(i64::from(e.lifetime)))),
+            (6, single(Value::String(e.binding.clone()))),
+            (7, single(Value::String(e.version.clone()))),
+            (8, single(Value::String(e.address.clone()))),
+            (9, single(link)),
+            (10, single(Value::String(e.prefix.clone()))),
+        ]))
+    }
+
+    fn write(&mut self, _now: Instant, instance: u16, _changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
+        Err(read_only(INVENTORY_OBJECT, instance))
+    }
+
+    fn execute(&mut self, _: Instant, instance: u16, _: u16, _: &ExecuteArguments) -> Result<(), ObjectError> {
+        Err(read_only(INVENTORY_OBJECT, instance))
+    }
+
+    fn create(&mut self, _: Instant, instance: u16, _: BTreeMap<u16, ResourceValue>) -> Result<(), ObjectError> {
+        Err(read_only(INVENTORY_OBJECT, instance))
+    }
+
+    fn delete(&mut self, instance: u16) -> Result<(), ObjectError> {
+        Err(read_only(INVENTORY_OBJECT, instance))
+    }
+}
+
+impl Object for SummaryObject {
+    fn id(&self) -> u16 {
+        SUMMARY_OBJECT
+    }
+
+    fn instances(&self) -> Vec<u16> {
+        vec![0]
+    }
+
+    fn read(&self, now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
+        if instance != 0 {
+            return None;
+        }
+        let inventory = lock(&self.0);
+        let entries: Vec<&InventoryEntry> = inventory.entries.values().collect();
+        let connected: Vec<&&InventoryEntry> = entries.iter().filter(|e| e.connected).collect();
+        let in_state = |s: DeviceState| connected.iter().filter(|e| e.state(now, inventory.idle_after) == s).count();
+        Some(BTreeMap::from([
+            (0, int(entries.len())),
+            (1, int(connected.len())),
+            (2, int(entries.len() - connected.len())),
+            (3, int(in_state(DeviceState::Active))),
+            (4, int(in_state(DeviceState::Idle))),
+            (5, int(in_state(DeviceState::Sleep))),
+            (6, int(entries.iter().filter(|e| e.mode == Mode::Proxy).count())),
+            (7, int(0)),
+        ]))
+    }
+
+    fn write(&mut self, _now: Instant, instance: u16, _changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
+        Err(read_only(SUMMARY_OBJECT, instance))
+    }
+
+    fn execute(&mut self, _: Instant, instance: u16, _: u16, _: &ExecuteArguments) -> Result<(), ObjectError> {
+        Err(read_only(SUMMARY_OBJECT, instance))
+    }
+
+    fn create(&mut self, _: Instant, instance: u16, _: BTreeMap<u16, ResourceValue>) -> Result<(), ObjectError> {
+        Err(read_only(SUMMARY_OBJECT, instance))
+    }
+
+    fn delete(&mut self, instance: u16) -> Result<(), ObjectError> {
+        Err(read_only(SUMMARY_OBJECT, instance))
+    }
+}
+
+/// The `/25/x` resources of an End-Device.
+pub fn gateway_instance(device_id: &str, prefix: &str, objects: &str) -> BTreeMap<u16, ResourceValue> {
+    BTreeMap::from([
+        (0, single(Value::String(device_id.to_owned()))),
+        (1, single(Value::String(prefix.to_owned()))),
+        (3, single(Value::CoreLnk(objects.to_owned()))),
+    ])
+}
+
+/// The `/33000/ssid` resources.
+pub fn reporting_instance(ssid: u16, on: bool) -> BTreeMap<u16, ResourceValue> {
+    BTreeMap::from([(0, single(Value::Integer(i64::from(ssid)))), (1, single(Value::Boolean(on)))])
+}
+
+/// An empty Object 25.
+pub fn gateway_object() -> InstanceStore {
+    InstanceStore::new(GATEWAY_OBJECT)
+}
+
+/// An empty Object 33000.
+pub fn reporting_object() -> InstanceStore {
+    InstanceStore::new(REPORTING_OBJECT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_gateway_model_parses_and_lands_in_the_registry() {
+        let registry = registry();
+        for id in [REPORTING_OBJECT, INVENTORY_OBJECT, SUMMARY_OBJECT] {
+            assert!(registry.object(id).is_some(), "object {id} missing");
+        }
+        assert!(registry.resource(REPORTING_OBJECT, 1).is_some());
+    }
+
+    #[test]
+    fn a_quiet_device_becomes_idle_and_a_sleeping_one_reports_sleep() {
+        let t0 = Instant::now();
+        let mut entry = InventoryEntry {
+            endpoint: "e".into(),
+            prefix: "d1".into(),
+            mode: Mode::Proxy,
+            connected: true,
+            sleeping: false,
+            last_seen: t0,
+            lifetime: 60,
+            binding: "U".into(),
+            version: "1.1".into(),
+            address: "192.0.2.1:5683".into(),
+            gateway_instance: Some(0),
+        };
+        let idle = Duration::from_secs(10);
+        assert_eq!(entry.state(t0 + Duration::from_secs(9), idle), DeviceState::Active);
+        assert_eq!(entry.state(t0 + Duration::from_secs(10), idle), DeviceState::Idle);
+        entry.sleeping = true;
+        assert_eq!(entry.state(t0, idle), DeviceState::Sleep);
+    }
+}

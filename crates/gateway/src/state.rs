@@ -1,0 +1,152 @@
+//! The part of the gateway that survives a restart: which prefix each End-Device got, and each
+//! distant server's reporting setting. The runtime persists it when the gateway reports
+//! [`GatewayEvent::StateChanged`](crate::GatewayEvent::StateChanged) and gives it back to
+//! [`Gateway::new`](crate::Gateway::new).
+
+use std::collections::BTreeMap;
+
+use lwm2m::Prefix;
+use serde::{Deserialize, Serialize};
+
+use crate::config::GatewayConfig;
+
+/// How many counter values the prefix pattern may try for one new End-Device.
+const MAX_PATTERN_TRIES: u32 = 65_536;
+
+/// Why an End-Device gets no prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    /// The pattern yields no valid, unused prefix (e.g. `{n}` alone: no letter first).
+    #[error("prefix pattern {0:?} yields no free valid prefix")]
+    Pattern(String),
+    /// Every remembered End-Device is connected and the table is full.
+    #[error("prefix table full ({0} end devices, all connected)")]
+    Full(usize),
+}
+
+/// The outcome of [`GatewayState::assign`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignment {
+    /// The End-Device already had this prefix.
+    Known(Prefix),
+    /// A new prefix was assigned (the state changed: persist it).
+    New(Prefix),
+}
+
+/// Persistent gateway state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GatewayState {
+    /// Prefix assigned to each End-Device endpoint name; stable across re-registrations.
+    pub prefixes: BTreeMap<String, String>,
+    /// The last counter value used by the prefix pattern.
+    pub prefix_counter: u32,
+    /// Reporting setting per distant server (Short Server ID); absent means on.
+    pub reporting: BTreeMap<u16, bool>,
+}
+
+impl GatewayState {
+    /// The prefix of `endpoint`, if one was assigned.
+    pub fn prefix_of(&self, endpoint: &str) -> Option<&str> {
+        self.prefixes.get(endpoint).map(String::as_str)
+    }
+
+    /// The prefix of `endpoint`: the one it had, or the next free one from the configured
+    /// pattern. With `limit` endpoints remembered, one that `is_connected` says is gone is
+    /// forgotten to make room.
+    pub fn assign(
+        &mut self,
+        endpoint: &str,
+        config: &GatewayConfig,
+        limit: usize,
+        is_connected: impl Fn(&str) -> bool,
+    ) -> Result<Assignment, PrefixError> {
+        if let Some(prefix) = self.prefixes.get(endpoint).and_then(|p| Prefix::new(p).ok()) {
+            return Ok(Assignment::Known(prefix));
+        }
+        let mut n = self.prefix_counter;
+        let mut found = None;
+        for _ in 0..MAX_PATTERN_TRIES {
+            let Some(next) = n.checked_add(1) else { break };
+            n = next;
+            let candidate = config.prefix(n);
+            if self.prefixes.values().any(|p| *p == candidate) {
+                continue;
+            }
+            if let Ok(prefix) = Prefix::new(&candidate) {
+                found = Some(prefix);
+                break;
+            }
+        }
+        let prefix = found.ok_or_else(|| PrefixError::Pattern(config.prefix_pattern.clone()))?;
+        if self.prefixes.len() >= limit {
+            let forgotten = self.prefixes.keys().find(|ep| !is_connected(ep)).cloned();
+            let forgotten = forgotten.ok_or(PrefixError::Full(self.prefixes.len()))?;
+            self.prefixes.remove(&forgotten);
+        }
+        self.prefix_counter = n;
+        self.prefixes.insert(endpoint.to_owned(), prefix.as_str().to_owned());
+        Ok(Assignment::New(prefix))
+    }
+
+    /// Whether End-Device changes are reported to server `ssid`.
+    pub fn reports_to(&self, ssid: u16) -> bool {
+        self.reporting.get(&ssid).copied().unwrap_or(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefix(a: Result<Assignment, PrefixError>) -> String {
+        match a {
+            Ok(Assignment::Known(p) | Assignment::New(p)) => p.as_str().to_owned(),
+            Err(e) => panic!("no prefix: {e}"),
+        }
+    }
+
+    #[test]
+    fn prefixes_follow_the_pattern_and_stay_with_their_device() {
+        let mut state = GatewayState::default();
+        let config = GatewayConfig::default();
+        assert_eq!(prefix(state.assign("a", &config, 10, |_| true)), "d1");
+        assert_eq!(prefix(state.assign("b", &config, 10, |_| true)), "d2");
+        assert_eq!(state.assign("a", &config, 10, |_| true), Ok(Assignment::Known(Prefix::new("d1").expect("valid"))));
+        assert_eq!(state.prefix_counter, 2);
+    }
+
+    #[test]
+    fn a_prefix_taken_under_an_older_pattern_is_skipped() {
+        let mut state = GatewayState::default();
+        state.prefixes.insert("old".into(), "d1".into());
+        assert_eq!(prefix(state.assign("new", &GatewayConfig::default(), 10, |_| true)), "d2");
+    }
+
+    #[test]
+    fn a_pattern_without_a_letter_first_yields_no_prefix() {
+        let mut state = GatewayState::default();
+        let config = GatewayConfig { prefix_pattern: "{n}".into(), ..GatewayConfig::default() };
+        assert_eq!(state.assign("a", &config, 10, |_| true), Err(PrefixError::Pattern("{n}".into())));
+        assert!(state.prefixes.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_forgets_a_disconnected_device_or_refuses() {
+        let mut state = GatewayState::default();
+        let config = GatewayConfig::default();
+        prefix(state.assign("a", &config, 2, |_| true));
+        prefix(state.assign("b", &config, 2, |_| true));
+        assert_eq!(state.assign("c", &config, 2, |_| true), Err(PrefixError::Full(2)));
+        assert_eq!(prefix(state.assign("c", &config, 2, |ep| ep != "a")), "d3");
+        assert!(!state.prefixes.contains_key("a"));
+    }
+
+    #[test]
+    fn reporting_is_on_unless_a_server_turned_it_off() {
+        let mut state = GatewayState::default();
+        assert!(state.reports_to(1));
+        state.reporting.insert(1, false);
+        assert!(!state.reports_to(1));
+        assert!(state.reports_to(2));
+    }
+}

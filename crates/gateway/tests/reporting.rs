@@ -1,0 +1,95 @@
+//! Registration reporting (Gateway TS §6, §8.2): End-Devices appear as `/25` instances, the
+//! distant server learns them through Update and `/25`, removals and re-registrations.
+
+mod support;
+
+use lwm2m::Value;
+use lwm2m_server::{Content, DmRequest, ServerEvent};
+use support::*;
+
+#[test]
+fn an_end_device_that_registers_south_appears_in_25_and_as_an_end_device_north() {
+    let mut w = registered_world(1);
+    w.add_device("sensor-a", 21.5);
+    let gw = lwm2m::EndpointName::new("gw").expect("valid");
+    let device = w.server(0).end_device(&lwm2m::EndpointName::new("sensor-a").expect("valid")).cloned().expect("known");
+    assert_eq!(device.prefix.as_str(), "d1");
+    assert_eq!(device.gateway, gw);
+    assert!(device.objects.has_object(3303), "{:?}", device.objects);
+    assert!(!device.objects.has_object(0), "security must not be listed");
+    let registration = w.server(0).registration(&gw).cloned().expect("gateway registered");
+    assert!(registration.objects.object(25).is_some_and(|o| o.instances.contains(&0)), "{:?}", registration.objects);
+    assert!(!registration.objects.has_object(3303), "end device objects never in the gateway's payload");
+    let read = w.ask(0, "gw", DmRequest::Read { path: "/25/0".parse().expect("path"), format: None }).expect("answer");
+    let Content::Records(records) = read.content else { panic!("records expected") };
+    assert_eq!(value_at(&records, "/25/0/0"), Some(Value::String("sensor-a".into())));
+    assert_eq!(value_at(&records, "/25/0/1"), Some(Value::String("d1".into())));
+}
+
+#[test]
+fn two_devices_get_distinct_prefixes_and_the_same_prefix_after_reregistering() {
+    let mut w = registered_world(2);
+    let a = w.add_device("sensor-a", 20.0);
+    w.add_device("sensor-b", 22.0);
+    let ep_b = lwm2m::EndpointName::new("sensor-b").expect("valid");
+    assert_eq!(w.server(0).end_device(&ep_b).map(|d| d.prefix.as_str().to_owned()), Some("d2".to_owned()));
+    let now = w.sim.now();
+    w.sim[a].deregister_all(now);
+    w.wait_north(
+        0,
+        |e| matches!(e, ServerEvent::EndDeviceRemoved { end_device, .. } if end_device.endpoint.as_str() == "sensor-a"),
+    );
+    let now = w.sim.now();
+    w.sim[a].register_all(now);
+    w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRegistered { end_device, .. } if end_device.endpoint.as_str() == "sensor-a"));
+    let ep_a = lwm2m::EndpointName::new("sensor-a").expect("valid");
+    assert_eq!(w.server(0).end_device(&ep_a).map(|d| d.prefix.as_str().to_owned()), Some("d1".to_owned()));
+    assert_eq!(w.gateway().state().prefix_of("sensor-a"), Some("d1"));
+    let json = serde_json::to_string(w.gateway().state()).expect("serialisable");
+    let back: gateway::GatewayState = serde_json::from_str(&json).expect("round trip");
+    assert_eq!(&back, w.gateway().state());
+}
+
+#[test]
+fn a_device_that_expires_disappears_with_an_update() {
+    let mut w = registered_world(3);
+    let node = w.add_device_with("short", lwm2m::Version::V1_1, 60, "U", 19.0, Vec::new());
+    w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRegistered { .. }));
+    // The device goes silent: its registration expires at the gateway.
+    let gw = w.gw;
+    w.sim.link(node, gw).partition();
+    w.wait_north(
+        0,
+        |e| matches!(e, ServerEvent::EndDeviceRemoved { end_device, .. } if end_device.endpoint.as_str() == "short"),
+    );
+    let gw_ep = lwm2m::EndpointName::new("gw").expect("valid");
+    let registration = w.server(0).registration(&gw_ep).cloned().expect("gateway registered");
+    assert!(registration.objects.object(25).is_none_or(|o| o.instances.is_empty()), "{:?}", registration.objects);
+    let entry = w.gateway().inventory_entry(&lwm2m::EndpointName::new("short").expect("valid")).expect("kept");
+    assert!(!entry.connected);
+    let read = w.ask(0, "gw", DmRequest::Read { path: "/25".parse().expect("path"), format: None }).expect("answer");
+    assert!(
+        matches!(read.content, Content::Records(ref r) if r.is_empty()) || read.content == Content::Empty,
+        "{read:?}"
+    );
+}
+
+#[test]
+fn a_restarted_gateway_gives_a_known_device_its_persisted_prefix_and_reports_new_assignments() {
+    let mut state = gateway::GatewayState::default();
+    state.prefixes.insert("sensor-a".into(), "d7".into());
+    state.prefix_counter = 7;
+    let mut w = world_with_state(4, 1, gateway::GatewayConfig::default(), state);
+    w.wait_north(0, |e| matches!(e, ServerEvent::Registered { .. }));
+    w.add_device("sensor-a", 20.0);
+    w.add_device("sensor-b", 20.0);
+    let prefix = |w: &World, ep: &str| w.gateway().prefix_of(&lwm2m::EndpointName::new(ep).expect("valid")).cloned();
+    assert_eq!(prefix(&w, "sensor-a").map(|p| p.as_str().to_owned()), Some("d7".to_owned()));
+    assert_eq!(prefix(&w, "sensor-b").map(|p| p.as_str().to_owned()), Some("d8".to_owned()));
+    let events = &w.sim[w.gw].events;
+    let changed = events.iter().filter(|e| **e == gateway::GatewayEvent::StateChanged).count();
+    assert_eq!(changed, 1, "only the new assignment changes the state: {events:?}");
+    assert!(events.iter().any(
+        |e| matches!(e, gateway::GatewayEvent::EndDeviceAdded { endpoint, .. } if endpoint.as_str() == "sensor-a")
+    ));
+}
