@@ -26,6 +26,22 @@ pub(crate) enum Command {
     Decode(DecodeArgs),
     /// Encode JSON (the shape `decode` prints) into an LwM2M payload, printed as hex.
     Encode(EncodeArgs),
+    // ----- `lwm2m-gw device` -----
+    /// Run simulated LwM2M End-Devices (Device, Connectivity, Temperature 3303, Light 3311,
+    /// Firmware Update 5) against a server, one UDP socket per device.
+    ///
+    /// Prints one line per milestone (`registered ep=… server=… location=…`, `all-registered
+    /// devices=N elapsed_ms=T`, `firmware-updated ep=… version=…` …) and a `summary` line on
+    /// SIGINT/SIGTERM after de-registering.
+    ///
+    /// Firmware Update accepts packages laid out as `"LWFW" | n: u8 | version (n bytes) | image
+    /// | SHA-256 of all preceding bytes (32 bytes)`, pushed to /5/0/0 or pulled from a
+    /// `coap://IP:PORT/path` Package URI written to /5/0/1 (Block2 over the device's own
+    /// socket; the firmware server must not be the LwM2M server's address). A bad digest gives
+    /// Update Result 5, another layout 6, a malformed URI 7, another scheme 9; /5/0/6 shows
+    /// `lwm2m-gw-sim@<sha256 of the package>` and /5/0/7 its version; Update (/5/0/2) makes
+    /// that version /3/0/3 after --update-delay-ms.
+    Device(crate::device::DeviceArgs),
     /// Run a standalone LwM2M Server and Bootstrap Server with a REST API compatible with the
     /// Leshan demo servers' (`/api/clients`, `/api/event`, `/api/security/clients`,
     /// `/api/bootstrap`).

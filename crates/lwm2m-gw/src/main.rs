@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+// `lwm2m-gw device` (simulated End-Devices).
+mod device;
 mod payload;
 mod rest;
 mod server;
@@ -16,6 +18,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Decode(args) => payload::decode(&args),
         cli::Command::Encode(args) => payload::encode(&args),
+        // `lwm2m-gw device`.
+        cli::Command::Device(args) => device::run(&args),
         cli::Command::Server(args) => {
             init_logging();
             server::run(&args)
