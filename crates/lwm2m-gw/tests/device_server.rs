@@ -1,6 +1,7 @@
 //! `lwm2m-gw device` against the real `lwm2m-gw server`, driven through its REST API (HTTP
 //! over 127.0.0.1): registration visible in `/api/clients`, reads of 3303 and 3311, a write of
-//! 3311 on/off read back, and a firmware push + Update seen in `/3/0/3`.
+//! 3311 on/off read back, an observation of 3303 whose notifications arrive on `/api/event`,
+//! and a firmware push + Update seen in `/3/0/3`.
 
 mod device_common;
 
@@ -16,17 +17,24 @@ struct Server {
     child: Child,
     coap: SocketAddr,
     http: SocketAddr,
+    bs_coap: Option<SocketAddr>,
     dir: std::path::PathBuf,
 }
 
 impl Server {
     fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("lwm2m-gw-device-server-{}", std::process::id()));
+        Self::start_with(false)
+    }
+
+    /// With `bootstrap`, the Bootstrap Server face runs too (`bs_coap`).
+    fn start_with(bootstrap: bool) -> Self {
+        let dir = std::env::temp_dir().join(format!("lwm2m-gw-device-server-{}-{bootstrap}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("data dir");
+        let bs_coap = if bootstrap { "127.0.0.1:0" } else { "off" };
         let mut child = Command::new(env!("CARGO_BIN_EXE_lwm2m-gw"))
-            .args(["server", "--coap", "127.0.0.1:0", "--coaps", "off", "--bs-coap", "off", "--bs-coaps", "off"])
-            .args(["--http", "127.0.0.1:0", "--data-dir"])
+            .args(["server", "--coap", "127.0.0.1:0", "--coaps", "off", "--bs-coap", bs_coap, "--bs-coaps", "off"])
+            .args(["--bs-http", "off", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -34,8 +42,8 @@ impl Server {
             .spawn()
             .expect("the server starts");
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let (mut coap, mut http) = (None, None);
-        while coap.is_none() || http.is_none() {
+        let (mut coap, mut http, mut bs_coap) = (None, None, None);
+        while coap.is_none() || http.is_none() || (bootstrap && bs_coap.is_none()) {
             let line = lines.next().expect("the server prints its addresses").expect("utf-8");
             if let Some(a) = line.strip_prefix("coap listening on ") {
                 coap = a.parse().ok();
@@ -43,9 +51,12 @@ impl Server {
             if let Some(a) = line.strip_prefix("http listening on ") {
                 http = a.parse().ok();
             }
+            if let Some(a) = line.strip_prefix("bs-coap listening on ") {
+                bs_coap = a.parse().ok();
+            }
         }
         std::thread::spawn(move || lines.for_each(drop));
-        Self { child, coap: coap.expect("coap"), http: http.expect("http"), dir }
+        Self { child, coap: coap.expect("coap"), http: http.expect("http"), bs_coap, dir }
     }
 
     /// One HTTP/1.1 exchange: (status, body).
@@ -70,6 +81,24 @@ impl Server {
         let (status, body) = self.http(method, path, body);
         assert_eq!(status, 200, "{method} {path}: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
+    }
+
+    /// Lines of the `/api/event?ep=…` stream, read on a thread.
+    fn events(&self, ep: &str) -> std::sync::mpsc::Receiver<String> {
+        let mut stream = TcpStream::connect(self.http).expect("connect");
+        let request =
+            format!("GET /api/event?ep={ep} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", self.http);
+        stream.write_all(request.as_bytes()).expect("send");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
     }
 
     /// The `content.value` of a Read, as text (numbers may come as JSON numbers or strings).
@@ -125,6 +154,8 @@ fn the_real_server_sees_reads_writes_and_a_firmware_update() {
         "sim-rest",
         "--update-delay-ms",
         "200",
+        "--tick-ms",
+        "100",
     ]);
     device.wait_line(|l| l.starts_with("registered ep=sim-rest server=1 "));
     let client = server.json("GET", "/api/clients/sim-rest", None);
@@ -140,6 +171,25 @@ fn the_real_server_sees_reads_writes_and_a_firmware_update() {
     assert_eq!(written["success"], true, "{written}");
     assert_eq!(server.read("sim-rest", "/3311/0/5850"), "true");
 
+    let events = server.events("sim-rest");
+    let observed = server.json("POST", "/api/clients/sim-rest/3303/0/5700/observe", None);
+    assert_eq!(observed["success"], true, "{observed}");
+    let deadline = Instant::now() + WAIT;
+    let mut notifications = Vec::new();
+    let mut last_event = String::new();
+    while notifications.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = events.recv_timeout(left).unwrap_or_else(|_| panic!("notifications: {notifications:?}"));
+        if let Some(name) = line.strip_prefix("event:") {
+            last_event = name.trim().to_owned();
+        } else if let Some(data) = line.strip_prefix("data:") {
+            if last_event == "NOTIFICATION" && data.contains("5700") {
+                notifications.push(data.trim().to_owned());
+            }
+        }
+    }
+    assert!(notifications.iter().all(|n| n.contains("sim-rest")), "{notifications:?}");
+
     let package = firmware_package("9.9.9", 2500);
     let hex: String = package.iter().map(|b| format!("{b:02x}")).collect();
     let push = format!(r#"{{"id":0,"kind":"singleResource","value":"{hex}","type":"opaque"}}"#);
@@ -151,4 +201,22 @@ fn the_real_server_sees_reads_writes_and_a_firmware_update() {
     device.wait_line(|l| l == "firmware-updated ep=sim-rest version=9.9.9");
     wait_until("the version change", || server.read("sim-rest", "/3/0/3") == "9.9.9");
     assert_eq!(server.read("sim-rest", "/5/0/5"), "1");
+}
+
+#[test]
+fn the_real_bootstrap_server_provisions_the_device_which_then_registers() {
+    let server = Server::start_with(true);
+    let config = format!(
+        r#"{{"toDelete":["/0","/1"],"servers":{{"0":{{"shortId":321,"lifetime":90,"binding":"U"}}}},"security":{{"1":{{"uri":"coap://{}","bootstrapServer":false,"securityMode":"NO_SEC","serverId":321}}}}}}"#,
+        server.coap
+    );
+    let (status, body) = server.http("POST", "/api/bootstrap/sim-bs-rest", Some(&config));
+    assert_eq!(status, 200, "{body}");
+    let bs = server.bs_coap.expect("bootstrap face");
+    let mut device = Device::start(&["--server", &format!("coap://{bs}"), "--endpoint", "sim-bs-rest", "--bootstrap"]);
+    device.wait_line(|l| l == "bootstrap-finished ep=sim-bs-rest");
+    device.wait_line(|l| l.starts_with("registered ep=sim-bs-rest server=321 "));
+    let client = server.json("GET", "/api/clients/sim-bs-rest", None);
+    assert_eq!(client["lifetime"], 90, "{client}");
+    assert_eq!(server.read("sim-bs-rest", "/1/0/0"), "321");
 }

@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 
 use coap::{Code, Endpoint, EndpointConfig, Engine, Event, Peer, Reliability, Request, Token, Transmit};
 use lwm2m::{Path, Value, Version};
-use lwm2m_client::{Client, ClientEvent, ServerId};
-use transport::Secured;
+use lwm2m_client::objects::security::SecurityMode;
+use lwm2m_client::{Client, ClientEvent, Connection, ServerId};
+use openssl::pkey::PKey;
+use openssl::x509::X509;
+use transport::{CertificateCredentials, ClientCredentials, DtlsClient, DtlsConfig, Secured};
 
 use super::firmware::{PackageSource, State, UpdateResult};
 use super::objects::{lock, Shared};
@@ -28,18 +31,51 @@ const MAX_MILESTONES: usize = 256;
 /// Something the runtime prints or counts.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Milestone {
-    Registered { server: ServerId, location: String, version: Version },
-    RegistrationFailed { server: ServerId, code: Option<Code> },
-    Updated { server: ServerId },
-    Deregistered { server: ServerId },
-    Sleeping { server: ServerId },
+    Registered {
+        server: ServerId,
+        location: String,
+        version: Version,
+    },
+    RegistrationFailed {
+        server: ServerId,
+        code: Option<Code>,
+    },
+    Updated {
+        server: ServerId,
+    },
+    Deregistered {
+        server: ServerId,
+    },
+    Sleeping {
+        server: ServerId,
+    },
     BootstrapFinished,
-    BootstrapFailed { reason: String },
-    Written { path: Path },
-    FirmwareDownloaded { version: String },
-    FirmwareFailed { result: i64 },
-    FirmwareUpdated { version: String },
+    BootstrapFailed {
+        reason: String,
+    },
+    Written {
+        path: Path,
+    },
+    FirmwareDownloaded {
+        version: String,
+    },
+    FirmwareFailed {
+        result: i64,
+    },
+    FirmwareUpdated {
+        version: String,
+    },
     Rebooting,
+    /// The client now talks to `uri` (plain or over a new DTLS session).
+    Transport {
+        uri: String,
+        secure: bool,
+    },
+    /// The client cannot reach `uri`.
+    TransportFailed {
+        uri: String,
+        reason: String,
+    },
 }
 
 /// A pull in progress.
@@ -63,6 +99,9 @@ pub(crate) struct DeviceEngine {
     download: Option<Download>,
     reboot_at: Option<Instant>,
     factory: ClientFactory,
+    dtls_config: Arc<DtlsConfig>,
+    /// A transport change waiting for the old transport to drain.
+    retarget: Option<Connection>,
     milestones: VecDeque<Milestone>,
 }
 
@@ -77,9 +116,25 @@ impl std::fmt::Debug for DeviceEngine {
 
 impl DeviceEngine {
     /// A device over `lwm2m` (not started yet), sharing `state` with the client's objects.
-    pub(crate) fn new(lwm2m: Secured<Client>, state: Shared, factory: ClientFactory, seed: [u8; 32]) -> Self {
+    pub(crate) fn new(
+        lwm2m: Secured<Client>,
+        state: Shared,
+        factory: ClientFactory,
+        dtls_config: Arc<DtlsConfig>,
+        seed: [u8; 32],
+    ) -> Self {
         let downloader = Endpoint::new(Arc::new(EndpointConfig::default()), seed);
-        Self { lwm2m, state, downloader, download: None, reboot_at: None, factory, milestones: VecDeque::new() }
+        Self {
+            lwm2m,
+            state,
+            downloader,
+            download: None,
+            reboot_at: None,
+            factory,
+            dtls_config,
+            retarget: None,
+            milestones: VecDeque::new(),
+        }
     }
 
     /// Starts the client (register, or bootstrap).
@@ -179,10 +234,10 @@ impl DeviceEngine {
                 Milestone::Rebooting
             }
             ClientEvent::ConnectionNeeded(connection) => {
-                if let Secured::Client(dtls) = &self.lwm2m {
-                    if dtls.server() != connection.addr {
-                        tracing::warn!(uri = %connection.uri, "only the --server address is reachable over dtls");
-                    }
+                if self.needs_retarget(&connection) {
+                    // Applied once the old transport has sent what is queued for it (the
+                    // Bootstrap-Finish answer, a De-register …).
+                    self.retarget = Some(connection);
                 }
                 return;
             }
@@ -192,6 +247,55 @@ impl DeviceEngine {
             }
         };
         self.emit(milestone);
+    }
+
+    /// Puts the client behind the transport `connection` needs (plain UDP, or a DTLS session
+    /// with the server at its address and the credentials of its Security instance), keeping
+    /// the client and its state. One server at a time: the last connection asked for wins.
+    fn needs_retarget(&self, connection: &Connection) -> bool {
+        let current = match &self.lwm2m {
+            Secured::Client(dtls) => Some(dtls.server()),
+            _ => None,
+        };
+        match (connection.secure, current) {
+            (false, None) => false,
+            (true, Some(addr)) => addr != connection.addr,
+            _ => true,
+        }
+    }
+
+    fn retarget(&mut self, now: Instant, connection: &Connection) {
+        let credentials = if connection.secure {
+            match credentials_of(connection) {
+                Ok(credentials) => Some(credentials),
+                Err(reason) => {
+                    tracing::warn!(uri = %connection.uri, reason, "server unreachable: unusable credentials");
+                    self.emit(Milestone::TransportFailed { uri: connection.uri.clone(), reason: reason.to_owned() });
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        // The new wrapper is built around a throw-away client first, so a refused DTLS setup
+        // leaves the real one where it was; then the two clients trade places.
+        let wrapper = match credentials {
+            None => Secured::Plain((self.factory)(now)),
+            Some(credentials) => {
+                match DtlsClient::new(self.dtls_config.clone(), credentials, connection.addr, (self.factory)(now)) {
+                    Ok(dtls) => Secured::Client(dtls),
+                    Err(error) => {
+                        tracing::warn!(uri = %connection.uri, %error, "dtls setup failed");
+                        let reason = "dtls setup failed".to_owned();
+                        self.emit(Milestone::TransportFailed { uri: connection.uri.clone(), reason });
+                        return;
+                    }
+                }
+            }
+        };
+        let mut old = std::mem::replace(&mut self.lwm2m, wrapper);
+        std::mem::swap(self.lwm2m.inner_mut(), old.inner_mut());
+        self.emit(Milestone::Transport { uri: connection.uri.clone(), secure: connection.secure });
     }
 
     fn start_download(&mut self, now: Instant, source: PackageSource) {
@@ -253,6 +357,32 @@ impl DeviceEngine {
     }
 }
 
+/// DTLS credentials from a Security instance (PSK, or X.509 with the server's certificate or
+/// its CA in `/0/x/4`).
+fn credentials_of(connection: &Connection) -> Result<ClientCredentials, &'static str> {
+    match connection.mode {
+        SecurityMode::Psk => {
+            let identity = String::from_utf8(connection.identity.clone()).map_err(|_| "psk identity is not utf-8")?;
+            Ok(ClientCredentials::Psk { identity, key: connection.secret_key.clone() })
+        }
+        SecurityMode::Certificate => {
+            let certificate = X509::from_der(&connection.identity).map_err(|_| "/0/x/3 is no der certificate")?;
+            let private_key =
+                PKey::private_key_from_der(&connection.secret_key).map_err(|_| "/0/x/5 is no der private key")?;
+            let trusted = X509::from_der(&connection.server_public_key).map_err(|_| "/0/x/4 is no der certificate")?;
+            Ok(ClientCredentials::Certificate(CertificateCredentials {
+                certificate,
+                chain: Vec::new(),
+                private_key,
+                trusted: vec![trusted],
+                authorize: None,
+            }))
+        }
+        SecurityMode::NoSec => Err("a coaps:// server with security mode nosec"),
+        SecurityMode::RawPublicKey | SecurityMode::CertificateEst => Err("security mode not supported"),
+    }
+}
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -281,7 +411,22 @@ impl Engine for DeviceEngine {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        self.lwm2m.poll_transmit(now, buf).or_else(|| self.downloader.poll_transmit(now, buf))
+        while let Some(transmit) = self.lwm2m.poll_transmit(now, buf) {
+            let plain = matches!(self.lwm2m, Secured::Plain(_));
+            match &self.retarget {
+                // Plaintext for the coming DTLS server: dropped; CoAP retransmits it through
+                // the new session.
+                Some(next) if plain && next.secure && next.addr == transmit.peer.addr => continue,
+                _ => return Some(transmit),
+            }
+        }
+        if let Some(connection) = self.retarget.take() {
+            self.retarget(now, &connection);
+            if let Some(transmit) = self.lwm2m.poll_transmit(now, buf) {
+                return Some(transmit);
+            }
+        }
+        self.downloader.poll_transmit(now, buf)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -20,6 +20,7 @@
 //! written ep=EP path=/3311/0/5850
 //! firmware-downloaded ep=EP version=V   firmware-failed ep=EP result=R
 //! firmware-updated ep=EP version=V      rebooting ep=EP
+//! transport ep=EP uri=URI dtls=true|false   transport-failed ep=EP uri=URI reason="…"
 //! summary devices=N registered=R registrations=X failures=F deregistered=D elapsed_ms=T
 //! ```
 //!
@@ -29,6 +30,8 @@
 mod engine;
 mod firmware;
 mod objects;
+#[cfg(test)]
+mod sim_tests;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -81,8 +84,9 @@ pub(crate) struct DeviceArgs {
     #[arg(long, value_name = "FILE", requires = "x509_cert")]
     pub(crate) x509_ca: Option<PathBuf>,
     /// The URI is a bootstrap server: devices start with only a bootstrap account and learn
-    /// their servers through Bootstrap (DTLS credentials apply to the bootstrap server; servers
-    /// it provisions elsewhere must be coap://).
+    /// their server through Bootstrap (the DTLS flags apply to the bootstrap server; a
+    /// provisioned coaps:// server is reached with the PSK or X.509 credentials of its
+    /// Security instance). One server at a time.
     #[arg(long)]
     pub(crate) bootstrap: bool,
     /// Highest LwM2M version to register with (falls back to 1.0 when the server refuses 1.1).
@@ -372,16 +376,17 @@ fn build_device(setup: &Arc<Setup>, ep: &str, index: u32, seed: u64, now: Instan
         }
     };
     let client = make_client(now, 0);
+    let dtls_config = Arc::new(DtlsConfig::default());
     let lwm2m = match &setup.credentials {
         None => Secured::Plain(client),
         Some(credentials) => Secured::Client(
-            DtlsClient::new(Arc::new(DtlsConfig::default()), credentials.clone(), setup.server_addr, client)
+            DtlsClient::new(dtls_config.clone(), credentials.clone(), setup.server_addr, client)
                 .context("setting up dtls")?,
         ),
     };
     let boots = std::sync::atomic::AtomicU8::new(1);
     let factory = Box::new(move |now: Instant| make_client(now, boots.fetch_add(1, Ordering::Relaxed)));
-    Ok(DeviceEngine::new(lwm2m, state, factory, seed_bytes(seed, index, 0xff)))
+    Ok(DeviceEngine::new(lwm2m, state, factory, dtls_config, seed_bytes(seed, index, 0xff)))
 }
 
 fn local_bind(server: SocketAddr) -> SocketAddr {
@@ -422,6 +427,8 @@ fn report(ep: &str, milestone: &Milestone, counters: &Counters, registered_once:
         Milestone::FirmwareFailed { result } => format!("firmware-failed ep={ep} result={result}"),
         Milestone::FirmwareUpdated { version } => format!("firmware-updated ep={ep} version={version}"),
         Milestone::Rebooting => format!("rebooting ep={ep}"),
+        Milestone::Transport { uri, secure } => format!("transport ep={ep} uri={uri} dtls={secure}"),
+        Milestone::TransportFailed { uri, reason } => format!("transport-failed ep={ep} uri={uri} reason={reason:?}"),
     };
     println!("{line}");
 }
