@@ -12,20 +12,24 @@
 //! command, and the one driver that keeps the gateway's timer (the first south socket) is woken
 //! when the deadline moved earlier than the one it sleeps on.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use coap::{Engine, Peer, Transmit};
 use gateway::{Face, Gateway, GatewayEvent};
+use lwm2m::EndpointName;
 use lwm2m_client::ClientEvent;
+use lwm2m_server::SecurityInfo;
 
 use super::store::{GatewayStore, KnownEndDevice};
 use crate::server::face::wall_ms;
 
 /// Datagrams waiting per outlet before the oldest is dropped.
 const MAX_QUEUE: usize = 1024;
+/// Certificate common names bound to their endpoint at most (one per End-Device certificate).
+const MAX_BOUND_NAMES: usize = 65_536;
 
 /// Where a datagram leaves the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,8 +58,13 @@ pub(crate) struct Hub {
     north_uris: BTreeMap<u16, String>,
     /// Distant servers the gateway is registered with.
     registered: BTreeMap<u16, String>,
-    /// Datagrams dropped: queue full, or meant for a socket that does not exist.
+    /// Datagrams dropped: queue full, meant for a socket that does not exist, or from a
+    /// certificate that names no endpoint.
     dropped: u64,
+    /// The south PSK identities (any other authenticated identity is a certificate CN).
+    psk_identities: HashSet<String>,
+    /// Certificate CNs already bound to the endpoint of the same name.
+    bound_names: HashSet<String>,
     buf: Vec<u8>,
 }
 
@@ -86,6 +95,7 @@ impl Hub {
         outlets: &[Outlet],
         timer: Outlet,
         north_uris: BTreeMap<u16, String>,
+        psk_identities: HashSet<String>,
     ) -> Self {
         Self {
             gateway,
@@ -98,6 +108,8 @@ impl Hub {
             north_uris,
             registered: BTreeMap::new(),
             dropped: 0,
+            psk_identities,
+            bound_names: HashSet::new(),
             buf: Vec::with_capacity(2048),
         }
     }
@@ -181,6 +193,28 @@ impl Hub {
             }
         }
         wake
+    }
+
+    /// Binds the End-Device certificate name `cn` to the endpoint of the same name, so that the
+    /// south server refuses that certificate for any other endpoint (PSK identities are bound
+    /// from the configuration). False when the name can be no endpoint: such a peer is refused.
+    fn bind_certificate(&mut self, cn: &str) -> bool {
+        if self.psk_identities.contains(cn) || self.bound_names.contains(cn) {
+            return true;
+        }
+        let Ok(endpoint) = EndpointName::new(cn) else { return false };
+        if self.bound_names.len() >= MAX_BOUND_NAMES {
+            return false;
+        }
+        if self.gateway.server().security().get(&endpoint).is_none() {
+            let info = SecurityInfo { endpoint, psk_identity: None, x509_cn: Some(cn.to_owned()) };
+            if let Err(error) = self.gateway.server_mut().add_security(info) {
+                tracing::warn!(%cn, error = %error, "certificate name not bound to its endpoint");
+                return false;
+            }
+        }
+        self.bound_names.insert(cn.to_owned());
+        true
     }
 
     fn route(&self, face: Face, peer: &Peer) -> Outlet {
@@ -293,7 +327,17 @@ impl Engine for FaceEngine {
                     return;
                 }
                 Outlet::North(_) => Face::North,
-                Outlet::SouthPlain | Outlet::SouthSecure => Face::South,
+                Outlet::SouthSecure => {
+                    if let Some(cn) = peer.identity.as_deref() {
+                        if !hub.bind_certificate(cn) {
+                            hub.dropped += 1;
+                            tracing::debug!(from = %peer.addr, "certificate names no endpoint; dropped");
+                            return;
+                        }
+                    }
+                    Face::South
+                }
+                Outlet::SouthPlain => Face::South,
             };
             hub.gateway.handle_datagram(now, face, peer, datagram);
             hub.step(now, Some(self.outlet))

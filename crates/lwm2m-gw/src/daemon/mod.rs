@@ -2,7 +2,8 @@
 //!
 //! - south: the LwM2M server End-Devices register to, on `south.coap` (NoSec) and/or
 //!   `south.coaps` (DTLS server with the configured PSKs and certificate; each PSK identity is
-//!   bound to its End-Device's endpoint name);
+//!   bound to its End-Device's endpoint name, and an End-Device certificate's CN to the endpoint
+//!   of that name);
 //! - north: the gateway's LwM2M client, one UDP socket per distant server, plain or behind a
 //!   DTLS client with that server's own credentials;
 //! - the REST API of [`rest`] on `gateway.http`;
@@ -219,8 +220,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let timer = outlets.first().copied().context("no south socket")?;
     outlets.extend(settings.north.iter().map(|n| Outlet::North(n.addr)));
     let north_uris: BTreeMap<u16, String> = settings.north.iter().map(|n| (n.short_server_id, n.uri.clone())).collect();
-    let hub: SharedHub =
-        Arc::new(Mutex::new(Hub::new(gateway, store, settings.endpoint.to_string(), &outlets, timer, north_uris)));
+    let psk_identities = settings.south_keys.iter().map(|k| k.identity.clone()).collect();
+    let hub: SharedHub = Arc::new(Mutex::new(Hub::new(
+        gateway,
+        store,
+        settings.endpoint.to_string(),
+        &outlets,
+        timer,
+        north_uris,
+        psk_identities,
+    )));
 
     let mut running = Vec::new();
     let mut lines = Vec::new();
