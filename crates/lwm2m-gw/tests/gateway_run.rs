@@ -171,6 +171,8 @@ fn a_restarted_gateway_keeps_each_device_prefix() {
         [("alpha".into(), "d1".into(), "disconnected".into()), ("bravo".into(), "d2".into(), "disconnected".into())],
         "the restarted gateway remembers its End-Devices"
     );
+    let alpha = get(gateway.http, "/api/end-devices/alpha");
+    assert!(alpha["lastSeen"].as_u64().is_some_and(|ms| ms > 0), "stored last seen: {alpha}");
     // bravo comes back first: were the prefixes forgotten, it would get d1.
     let _bravo = start_device(&dir, &gateway, "bravo");
     let _alpha = start_device(&dir, &gateway, "alpha");
@@ -212,4 +214,52 @@ fn a_bad_gateway_toml_is_refused_with_the_key_named() {
     let output = Command::new(env!("CARGO_BIN_EXE_lwm2m-gw")).args(["run", "--south", "127.0.0.1:0"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("gateway.endpoint: missing"));
+}
+
+#[test]
+fn two_distant_servers_each_see_and_read_the_device() {
+    let dir = TempDir::new("gw-two");
+    std::fs::create_dir_all(dir.join("one")).unwrap();
+    std::fs::create_dir_all(dir.join("two")).unwrap();
+    let one = Gw::start(&dir.join("one"));
+    let two = Gw::start(&dir.join("two"));
+    let (north_one, north_two) = (format!("coap://{}", one.addr("coap")), format!("coap://{}", two.addr("coap")));
+    let data = dir.join("gateway");
+    let mut proc = Proc::start(
+        "gateway",
+        &[
+            "run",
+            "--endpoint",
+            "gw1",
+            "--south",
+            "127.0.0.1:0",
+            "--north",
+            &north_one,
+            "--north",
+            &north_two,
+            "--http",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &dir.join("gateway.log"),
+    );
+    let south = proc.address("south");
+    let http_addr = proc.address("http");
+    let mut lines: Vec<String> = (0..2).map(|_| proc.wait_line(|l| l.starts_with("registered to "))).collect();
+    lines.sort();
+    let mut expected = [format!("registered to {north_one} as gw1"), format!("registered to {north_two} as gw1")];
+    expected.sort();
+    assert_eq!(lines, expected);
+    let gateway = Gateway { proc, south, http: http_addr };
+    let _device = start_device(&dir, &gateway, "shared-1");
+    for server in [&one, &two] {
+        assert_eq!(end_device_on_server(server, "shared-1")["prefix"], "d1");
+        let read = get(server.addr("http"), "/api/clients/shared-1/3/0/0");
+        assert_eq!(read["content"]["value"], "lwm2m-gw", "{read}");
+    }
+    let info = get(gateway.http, "/api/gateway");
+    let registered: Vec<bool> =
+        info["servers"].as_array().unwrap().iter().map(|s| s["registered"].as_bool().unwrap()).collect();
+    assert_eq!(registered, [true, true], "{info}");
 }

@@ -65,6 +65,8 @@ pub(crate) struct Hub {
     psk_identities: HashSet<String>,
     /// Certificate CNs already bound to the endpoint of the same name.
     bound_names: HashSet<String>,
+    /// End-Devices known from earlier runs, as stored at start.
+    remembered: BTreeMap<String, KnownEndDevice>,
     buf: Vec<u8>,
 }
 
@@ -110,8 +112,19 @@ impl Hub {
             dropped: 0,
             psk_identities,
             bound_names: HashSet::new(),
+            remembered: BTreeMap::new(),
             buf: Vec::with_capacity(2048),
         }
+    }
+
+    /// Sets the End-Devices known from earlier runs (for the REST API).
+    pub(crate) fn set_remembered(&mut self, devices: Vec<KnownEndDevice>) {
+        self.remembered = devices.into_iter().map(|d| (d.endpoint.clone(), d)).collect();
+    }
+
+    /// An End-Device known from an earlier run.
+    pub(crate) fn remembered(&self, endpoint: &str) -> Option<&KnownEndDevice> {
+        self.remembered.get(endpoint)
     }
 
     /// The gateway.

@@ -200,6 +200,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     tracing::info!(path = %store.path().display(), "store opened");
     let state = store.load_state().context("cannot load the gateway state")?;
+    let remembered = store.end_devices().context("cannot load the known end devices")?;
     let now = Instant::now();
     let client = north_client(&settings, now)?;
     let server_config = ServerConfig { allow_unknown_nosec: settings.allow_unknown_nosec, ..ServerConfig::default() };
@@ -230,6 +231,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         north_uris,
         psk_identities,
     )));
+    hub::lock(&hub).set_remembered(remembered);
 
     let mut running = Vec::new();
     let mut lines = Vec::new();

@@ -66,8 +66,10 @@ pub(crate) fn end_devices(api: &Api, now: Instant) -> Vec<serde_json::Value> {
         });
         out.insert(endpoint, entry_json(&entry, objects, api.idle_after, now));
     }
-    // Remembered from an earlier run (their prefix is kept) but not registered since.
+    // Remembered from an earlier run (their prefix is kept) but not registered since; last seen
+    // is when they last registered or left, as stored.
     for (endpoint, prefix) in &gw.state().prefixes {
+        let last_seen = hub.remembered(endpoint).map(|d| d.changed_ms);
         out.entry(endpoint.clone()).or_insert_with(|| {
             json!({
                 "endpoint": endpoint,
@@ -75,7 +77,7 @@ pub(crate) fn end_devices(api: &Api, now: Instant) -> Vec<serde_json::Value> {
                 "mode": "proxy",
                 "status": "disconnected",
                 "state": null,
-                "lastSeen": null,
+                "lastSeen": last_seen,
                 "lastSeenSecondsAgo": null,
                 "lifetime": null,
                 "binding": null,
