@@ -16,6 +16,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,19 @@ const STEP_WAIT: Duration = Duration::from_secs(20);
 const GATEWAY: &str = "demo-gw";
 /// The End-Devices: endpoint name, what it shows in the tour.
 const DEVICES: [&str; 3] = ["lamp", "thermo-1", "thermo-2"];
+
+/// Set once Ctrl-C or SIGTERM arrived: every wait gives up, and the guards clean up.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The wait slice between two looks at [`STOP`].
+const SLICE: Duration = Duration::from_millis(200);
+
+fn check_stop() -> anyhow::Result<()> {
+    if STOP.load(Ordering::Relaxed) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
 
 /// A temporary directory, removed on drop.
 struct TempDir(PathBuf);
@@ -95,13 +109,15 @@ impl Proc {
     fn wait_for<T>(&mut self, timeout: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> anyhow::Result<T> {
         let deadline = Instant::now() + timeout;
         loop {
+            check_stop()?;
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.lines.recv_timeout(left.min(SLICE)) {
                 Ok(line) => {
                     if let Some(found) = pick(&line) {
                         return Ok(found);
                     }
                 }
+                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     bail!("{} did not get there within {} s{}", self.name, timeout.as_secs(), self.log_tail())
                 }
@@ -188,10 +204,11 @@ fn json(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> anyho
 fn eventually<T>(timeout: Duration, mut probe: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
     loop {
+        check_stop()?;
         match probe() {
             Ok(value) => return Ok(value),
             Err(error) if Instant::now() >= deadline => return Err(error),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            Err(_) => std::thread::sleep(SLICE),
         }
     }
 }
@@ -232,6 +249,7 @@ impl EventStream {
                     return serde_json::from_str(data.trim()).context("event data is not json");
                 }
             }
+            check_stop()?;
             if Instant::now() > deadline {
                 bail!("no {name} event within {} s", timeout.as_secs());
             }
@@ -263,6 +281,7 @@ fn arg_list(args: &[&str]) -> Vec<String> {
 
 fn start() -> anyhow::Result<Demo> {
     let dir = TempDir::new()?;
+    println!("  data and logs in {} (removed at exit)", dir.0.display());
     let server_data = dir.0.join("server").display().to_string();
     let mut server = Proc::spawn(
         "server",
@@ -449,6 +468,17 @@ fn tour(demo: &mut Demo) -> anyhow::Result<()> {
 
 /// Runs the demo.
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    // From here on Ctrl-C and SIGTERM only set STOP: the children and the directory are
+    // cleaned up by their guards whenever the signal comes.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.spawn(async {
+        crate::server::shutdown_signal().await;
+        STOP.store(true, Ordering::Relaxed);
+    });
     println!("lwm2m-gw demo: a distant LwM2M server, the gateway and three End-Devices, all on 127.0.0.1");
     let mut demo = start().context("the demo could not start")?;
     println!();
@@ -463,9 +493,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("  gateway REST API         http://{}/api/end-devices", demo.gateway_http);
     println!("  curl http://{}/api/clients/thermo-1/3303/0/5700", demo.server_http);
     println!("Press Ctrl-C to stop.");
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    runtime.block_on(crate::server::shutdown_signal());
+    while !STOP.load(Ordering::Relaxed) {
+        std::thread::sleep(SLICE);
+    }
     println!("stopping");
     drop(demo);
     Ok(())
