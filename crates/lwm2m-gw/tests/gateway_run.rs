@@ -147,7 +147,7 @@ fn a_device_behind_the_gateway_is_listed_and_read_by_the_distant_server() {
 }
 
 #[test]
-fn a_restarted_gateway_keeps_each_device_prefix() {
+fn a_restarted_gateway_keeps_each_device_prefix_and_the_reporting_opt_out() {
     let dir = TempDir::new("gw-restart");
     std::fs::create_dir_all(dir.join("server")).unwrap();
     let server = Gw::start(&dir.join("server"));
@@ -162,9 +162,21 @@ fn a_restarted_gateway_keeps_each_device_prefix() {
             [("alpha".into(), "d1".into(), "connected".into()), ("bravo".into(), "d2".into(), "connected".into())]
         );
     }
+    // The distant server turns End-Device reporting off for itself (Gateway Reporting, 33000).
+    let body = r#"{"id":1,"kind":"singleResource","value":false,"type":"boolean"}"#;
+    let (status, answer) =
+        http(server.addr("http"), "PUT", "/api/clients/gw1/33000/1/1", Some("application/json"), body.as_bytes());
+    assert_eq!(status, 200, "{answer}");
     gateway.proc.terminate();
 
     let gateway = start_gateway(&dir, &server, &south);
+    let reporting = get(server.addr("http"), "/api/clients/gw1/33000/1/1");
+    assert_eq!(reporting["content"]["value"], false, "the opt-out survives the restart: {reporting}");
+    // Reporting back on, so that the server hears of the End-Devices below.
+    let body = r#"{"id":1,"kind":"singleResource","value":true,"type":"boolean"}"#;
+    let (status, answer) =
+        http(server.addr("http"), "PUT", "/api/clients/gw1/33000/1/1", Some("application/json"), body.as_bytes());
+    assert_eq!(status, 200, "{answer}");
     let remembered = prefixes(&gateway);
     assert_eq!(
         remembered,
