@@ -341,3 +341,90 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use coap::{Engine, Peer};
+
+    use super::config::{parse, RunArgs, Settings};
+    use super::*;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        std::env::temp_dir().join(format!("lwm2m-gw-daemon-{name}-{}-{nanos}", std::process::id()))
+    }
+
+    const TWO_SERVERS: &str = "[gateway]\nendpoint = \"gw1\"\n[south]\ncoap = \"127.0.0.1:0\"\n\
+        [[north]]\nuri = \"coap://127.0.0.1:6001\"\n[[north]]\nuri = \"coap://127.0.0.1:6002\"\n";
+
+    #[test]
+    fn each_register_leaves_on_the_socket_of_its_own_server() {
+        let settings =
+            Settings::resolve(parse(TWO_SERVERS).expect("parses"), &RunArgs::default(), Path::new("")).expect("valid");
+        let dir = temp_dir("hub");
+        let store = Arc::new(GatewayStore::open(&dir).expect("store"));
+        let now = Instant::now();
+        let client = north_client(&settings, now).expect("client");
+        let gateway = Gateway::new(
+            now,
+            settings.core.clone(),
+            client,
+            ServerConfig::default(),
+            gateway::GatewayState::default(),
+            [7; 32],
+        );
+        let (a, b) = (settings.north[0].addr, settings.north[1].addr);
+        let outlets = [Outlet::SouthPlain, Outlet::North(a), Outlet::North(b)];
+        let uris = settings.north.iter().map(|n| (n.short_server_id, n.uri.clone())).collect();
+        let hub: SharedHub = Arc::new(Mutex::new(Hub::new(
+            gateway,
+            store,
+            "gw1".into(),
+            &outlets,
+            Outlet::SouthPlain,
+            uris,
+            HashSet::new(),
+        )));
+        let woken: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+        for (i, outlet) in outlets.iter().enumerate() {
+            let woken = woken.clone();
+            hub::lock(&hub).set_waker(
+                *outlet,
+                Arc::new(move || {
+                    woken[i].fetch_add(1, Ordering::Relaxed);
+                }),
+            );
+        }
+
+        let wakers = hub::lock(&hub).start(now);
+        wakers.iter().for_each(|w| w());
+        let counts: Vec<usize> = woken.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        assert_eq!(counts, [1, 1, 1], "north drivers have a register each; the south one learns the new deadline");
+
+        let mut buf = Vec::new();
+        for server in [a, b] {
+            let mut face = FaceEngine::new(hub.clone(), Outlet::North(server));
+            let transmit = face.poll_transmit(now, &mut buf).expect("a register for this server");
+            assert_eq!(transmit.peer.addr, server);
+            let register = coap::Message::decode(&buf[..transmit.len]).expect("coap");
+            assert_eq!(register.options.uri_path(), ["rd"]);
+            assert!(register.options.uri_query().contains(&"ep=gw1".to_owned()));
+            assert!(face.poll_transmit(now, &mut buf).is_none(), "one register per server");
+            assert_eq!(face.poll_timeout(), None, "north drivers keep no timer");
+        }
+        let mut south = FaceEngine::new(hub.clone(), Outlet::SouthPlain);
+        assert!(south.poll_transmit(now, &mut buf).is_none());
+        assert!(south.poll_timeout().is_some(), "the south driver keeps the gateway's timer");
+        south.handle_timeout(now);
+        let again: Vec<usize> = woken.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        assert_eq!(again, counts, "an early timeout sends nothing and wakes nobody");
+
+        let stranger = Peer::udp("127.0.0.1:6003".parse().expect("addr"));
+        FaceEngine::new(hub.clone(), Outlet::North(a)).handle_datagram(now, stranger, b"\x40\x01\x00\x01");
+        assert_eq!(hub::lock(&hub).dropped(), 1, "a stranger's datagram on a north socket is dropped");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
