@@ -352,7 +352,7 @@ fn start() -> anyhow::Result<Demo> {
             &dir.0,
         )?;
         device.wait_for(START_WAIT, |line| line.starts_with("registered ep=").then_some(()))?;
-        println!("  End-Device {endpoint:<11} registered to the gateway (objects 3, 4, 5, 3303, 3311)");
+        println!("  End-Device {endpoint:<11} registered to the gateway");
         devices.push(device);
     }
     Ok(Demo { devices, _gateway: gateway, _server: server, server_http, gateway_http, _dir: dir })
