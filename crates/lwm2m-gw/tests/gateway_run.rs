@@ -94,7 +94,7 @@ fn a_device_behind_the_gateway_is_listed_and_read_by_the_distant_server() {
     std::fs::create_dir_all(dir.join("server")).unwrap();
     let server = Gw::start(&dir.join("server"));
     let mut gateway = start_gateway(&dir, &server, "127.0.0.1:0");
-    let _device = start_device(&dir, &gateway, "sensor-1");
+    let mut sensor = start_device(&dir, &gateway, "sensor-1");
 
     let listed = end_device_on_server(&server, "sensor-1");
     assert_eq!(listed["prefix"], "d1", "{listed}");
@@ -137,6 +137,20 @@ fn a_device_behind_the_gateway_is_listed_and_read_by_the_distant_server() {
     let info = get(gateway.http, "/api/gateway");
     assert_eq!(info["endpoint"], "gw1");
     assert_eq!(info["servers"][0]["registered"], true, "{info}");
+
+    // The End-Device leaves: the gateway keeps it as disconnected, the server stops listing it.
+    sensor.terminate();
+    eventually(Duration::from_secs(10), "the gateway sees sensor-1 disconnected", || {
+        let device = get(gateway.http, "/api/end-devices/sensor-1");
+        (device["status"] == "disconnected" && device["prefix"] == "d1").then_some(())
+    });
+    let summary = get(gateway.http, "/api/summary");
+    assert_eq!(summary["status"]["disconnected"], 1, "{summary}");
+    assert_eq!(summary["state"]["Active"], 0, "{summary}");
+    eventually(Duration::from_secs(10), "the server no longer lists sensor-1", || {
+        let clients = get(server.addr("http"), "/api/clients");
+        (!clients.as_array()?.iter().any(|c| c["endpoint"] == "sensor-1")).then_some(())
+    });
 
     // A clean stop de-registers from the distant server.
     gateway.proc.terminate();
