@@ -265,6 +265,12 @@ impl Gateway {
         &self.server
     }
 
+    /// The south server engine, to configure it before [`Gateway::start`] (End-Device
+    /// security information binding endpoints to their credentials).
+    pub fn server_mut(&mut self) -> &mut Server {
+        &mut self.server
+    }
+
     /// The prefix of a connected End-Device.
     pub fn prefix_of(&self, endpoint: &EndpointName) -> Option<&Prefix> {
         self.devices.get(endpoint).map(|d| &d.prefix)

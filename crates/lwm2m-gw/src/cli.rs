@@ -50,6 +50,23 @@ pub(crate) enum Command {
     /// `bs-coap`, `bs-coaps`, `http`, `bs-http`) once all are bound; port 0 picks a free port. Stops
     /// cleanly on Ctrl-C or SIGTERM. Log level from RUST_LOG (default `info`, on stderr).
     Server(ServerArgs),
+    /// Run the gateway: an LwM2M server for End-Devices (south) and an LwM2M client registered
+    /// to one or more distant servers (north), End-Devices reachable under their prefix.
+    ///
+    /// Settings come from `-c gateway.toml` (see docs/gateway.toml, every key documented) and
+    /// the flags, which win over the file; a bad setting is refused at start with its key.
+    /// Quick start without a file: `lwm2m-gw run --endpoint gw1 --south 127.0.0.1:5783 --north
+    /// coap://127.0.0.1:5683`. Prints `south listening on ADDR` (and `south-dtls …`, `http …`)
+    /// once bound, then `registered to URI as EP` per distant server. Stops on Ctrl-C or
+    /// SIGTERM after de-registering. Log level from RUST_LOG (default `info`, on stderr).
+    Run(crate::daemon::config::RunArgs),
+    /// Everything on loopback with no configuration: a distant `lwm2m-gw server`, the gateway
+    /// and three simulated End-Devices behind it, and a tour of what happens (prefixes, a read
+    /// and a write through the gateway, notifications of an observed temperature).
+    ///
+    /// Keeps running and prints where to look until Ctrl-C; `--once` exits after the tour
+    /// (status 0 when every step worked). State lives in a temporary directory removed at exit.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// A socket address, or `off` to leave that socket closed.

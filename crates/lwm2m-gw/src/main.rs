@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+// `lwm2m-gw run` (the gateway daemon).
+mod daemon;
+// `lwm2m-gw demo`.
+mod demo;
 // `lwm2m-gw device` (simulated End-Devices).
 mod device;
 mod payload;
@@ -24,6 +28,11 @@ fn main() -> ExitCode {
             init_logging();
             server::run(&args)
         }
+        cli::Command::Run(args) => {
+            init_logging();
+            daemon::run(&args)
+        }
+        cli::Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -417,7 +417,8 @@ fn drain_bootstrap(engine: &mut Secured<BootstrapServer>) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %error, "cannot listen for ctrl-c");

@@ -1,0 +1,260 @@
+//! Durable state of `lwm2m-gw run`: the gateway core's [`GatewayState`] (prefix assignments,
+//! the prefix counter, each distant server's reporting setting) and the End-Devices the gateway
+//! has known, in one SQLite database (`gateway.sqlite3` in the data directory).
+//!
+//! As for the server's store, the database runs in WAL mode with `synchronous=FULL` and the
+//! runtime writes from inside the engine step, before the datagrams of that step are sent: a
+//! prefix is on disk before the Register that got it is acknowledged.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use gateway::GatewayState;
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+
+/// File name of the database inside the data directory.
+pub(crate) const DATABASE_FILE: &str = "gateway.sqlite3";
+
+/// Why the store could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GatewayStoreError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {dir}")]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite refused an operation.
+    #[error("database {what} failed")]
+    Sqlite {
+        /// What was being done.
+        what: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A stored row does not hold what it should.
+    #[error("stored {table} row {key:?} is invalid")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: String,
+    },
+}
+
+fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> GatewayStoreError {
+    move |source| GatewayStoreError::Sqlite { what, source }
+}
+
+/// An End-Device the gateway has known, as kept across restarts. Times are milliseconds since
+/// the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KnownEndDevice {
+    /// Endpoint name.
+    pub(crate) endpoint: String,
+    /// Its prefix.
+    pub(crate) prefix: String,
+    /// Whether it was registered when last written.
+    pub(crate) connected: bool,
+    /// When it last registered or went away.
+    pub(crate) changed_ms: u64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS prefix (endpoint TEXT PRIMARY KEY NOT NULL, prefix TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS reporting (ssid INTEGER PRIMARY KEY NOT NULL, enabled INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS end_device (endpoint TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+";
+
+/// The database. Calls block for one small transaction (with fsync).
+#[derive(Debug)]
+pub(crate) struct GatewayStore {
+    connection: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl GatewayStore {
+    /// Opens (creating if needed) the database in `dir`.
+    pub(crate) fn open(dir: &Path) -> Result<Self, GatewayStoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| GatewayStoreError::CreateDir { dir: dir.to_owned(), source })?;
+        let path = dir.join(DATABASE_FILE);
+        let connection = Connection::open(&path).map_err(sql("open"))?;
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(sql("enabling wal"))?;
+        connection.pragma_update(None, "synchronous", "FULL").map_err(sql("setting synchronous=full"))?;
+        connection.execute_batch(SCHEMA).map_err(sql("creating tables"))?;
+        Ok(Self { connection: Mutex::new(connection), path })
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the stored gateway state with `state`, in one transaction.
+    pub(crate) fn save_state(&self, state: &GatewayState) -> Result<(), GatewayStoreError> {
+        let mut connection = self.lock();
+        let tx = connection.transaction().map_err(sql("begin"))?;
+        tx.execute("DELETE FROM prefix", []).map_err(sql("clear prefixes"))?;
+        {
+            let mut insert =
+                tx.prepare("INSERT INTO prefix (endpoint, prefix) VALUES (?1, ?2)").map_err(sql("write prefix"))?;
+            for (endpoint, prefix) in &state.prefixes {
+                insert.execute(params![endpoint, prefix]).map_err(sql("write prefix"))?;
+            }
+        }
+        tx.execute("DELETE FROM reporting", []).map_err(sql("clear reporting"))?;
+        for (ssid, enabled) in &state.reporting {
+            tx.execute("INSERT INTO reporting (ssid, enabled) VALUES (?1, ?2)", params![ssid, enabled])
+                .map_err(sql("write reporting"))?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('prefix_counter', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![state.prefix_counter.to_string()],
+        )
+        .map_err(sql("write prefix counter"))?;
+        tx.commit().map_err(sql("commit"))
+    }
+
+    /// The stored gateway state (empty on a new database).
+    pub(crate) fn load_state(&self) -> Result<GatewayState, GatewayStoreError> {
+        let connection = self.lock();
+        let mut state = GatewayState::default();
+        let mut statement = connection.prepare("SELECT endpoint, prefix FROM prefix").map_err(sql("read prefixes"))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .map_err(sql("read prefixes"))?;
+        for row in rows {
+            let (endpoint, prefix) = row.map_err(sql("read prefixes"))?;
+            state.prefixes.insert(endpoint, prefix);
+        }
+        let mut statement = connection.prepare("SELECT ssid, enabled FROM reporting").map_err(sql("read reporting"))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, u16>(0)?, row.get::<_, bool>(1)?)))
+            .map_err(sql("read reporting"))?;
+        for row in rows {
+            let (ssid, enabled) = row.map_err(sql("read reporting"))?;
+            state.reporting.insert(ssid, enabled);
+        }
+        let counter: Option<String> = connection
+            .query_row("SELECT value FROM meta WHERE key = 'prefix_counter'", [], |row| row.get(0))
+            .map_or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) }, |v| Ok(Some(v)))
+            .map_err(sql("read prefix counter"))?;
+        if let Some(counter) = counter {
+            state.prefix_counter = counter
+                .parse()
+                .map_err(|_| GatewayStoreError::Corrupt { table: "meta", key: "prefix_counter".to_owned() })?;
+        }
+        Ok(state)
+    }
+
+    /// Adds or replaces a known End-Device.
+    pub(crate) fn put_end_device(&self, device: &KnownEndDevice) -> Result<(), GatewayStoreError> {
+        let doc = serde_json::to_string(device)
+            .map_err(|_| GatewayStoreError::Corrupt { table: "end_device", key: device.endpoint.clone() })?;
+        self.lock()
+            .execute(
+                "INSERT INTO end_device (endpoint, doc) VALUES (?1, ?2) ON CONFLICT(endpoint) DO UPDATE SET doc = excluded.doc",
+                params![device.endpoint, doc],
+            )
+            .map_err(sql("write end device"))?;
+        Ok(())
+    }
+
+    /// Forgets End-Devices that are no longer in `keep` (their prefix was given up).
+    pub(crate) fn retain_end_devices(&self, keep: impl Fn(&str) -> bool) -> Result<(), GatewayStoreError> {
+        let doomed: Vec<String> = self.end_devices()?.into_iter().map(|d| d.endpoint).filter(|ep| !keep(ep)).collect();
+        let connection = self.lock();
+        for endpoint in doomed {
+            connection
+                .execute("DELETE FROM end_device WHERE endpoint = ?1", params![endpoint])
+                .map_err(sql("delete end device"))?;
+        }
+        Ok(())
+    }
+
+    /// Every known End-Device, by endpoint name.
+    pub(crate) fn end_devices(&self) -> Result<Vec<KnownEndDevice>, GatewayStoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare("SELECT endpoint, doc FROM end_device ORDER BY endpoint")
+            .map_err(sql("read end devices"))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .map_err(sql("read end devices"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (endpoint, doc) = row.map_err(sql("read end devices"))?;
+            let device = serde_json::from_str(&doc)
+                .map_err(|_| GatewayStoreError::Corrupt { table: "end_device", key: endpoint.clone() })?;
+            out.push(device);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        std::env::temp_dir().join(format!("lwm2m-gw-gwstore-{name}-{}-{nanos}", std::process::id()))
+    }
+
+    #[test]
+    fn the_gateway_state_survives_a_reopen() {
+        let dir = temp_dir("state");
+        let mut state = GatewayState::default();
+        state.prefixes.insert("lamp".into(), "d1".into());
+        state.prefixes.insert("thermo".into(), "d2".into());
+        state.prefix_counter = 2;
+        state.reporting.insert(1, false);
+        {
+            let store = GatewayStore::open(&dir).expect("opens");
+            assert_eq!(store.load_state().expect("reads"), GatewayState::default());
+            store.save_state(&state).expect("writes");
+            state.prefixes.remove("thermo");
+            store.save_state(&state).expect("writes again");
+        }
+        let store = GatewayStore::open(&dir).expect("reopens");
+        assert_eq!(store.load_state().expect("reads"), state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn known_end_devices_are_kept_until_their_prefix_is_given_up() {
+        let dir = temp_dir("devices");
+        let store = GatewayStore::open(&dir).expect("opens");
+        for (endpoint, prefix) in [("a", "d1"), ("b", "d2")] {
+            let device =
+                KnownEndDevice { endpoint: endpoint.into(), prefix: prefix.into(), connected: true, changed_ms: 5 };
+            store.put_end_device(&device).expect("writes");
+        }
+        store
+            .put_end_device(&KnownEndDevice {
+                endpoint: "a".into(),
+                prefix: "d1".into(),
+                connected: false,
+                changed_ms: 9,
+            })
+            .expect("writes");
+        store.retain_end_devices(|ep| ep == "a").expect("deletes");
+        let devices = store.end_devices().expect("reads");
+        assert_eq!(
+            devices,
+            [KnownEndDevice { endpoint: "a".into(), prefix: "d1".into(), connected: false, changed_ms: 9 }]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
