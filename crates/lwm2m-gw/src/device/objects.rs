@@ -35,6 +35,10 @@ const ON_OFF: u16 = 5850;
 const DIMMER: u16 = 5851;
 const ON_TIME: u16 = 5852;
 const COLOUR: u16 = 5706;
+/// Dimmer value of a new light (and of one whose Replace left the dimmer out).
+const FACTORY_DIMMER: i64 = 100;
+/// Colour of a new light (and of one whose Replace left the colour out).
+const FACTORY_COLOUR: &str = "white";
 
 /// Most change notes kept between drains.
 const MAX_CHANGED: usize = 64;
@@ -120,7 +124,13 @@ impl DeviceState {
     pub(crate) fn new(now: Instant, seed: u64, firmware_version: &str, update_delay: Duration) -> Self {
         Self {
             temperature: Temperature::new(now, seed),
-            light: Light { on: false, dimmer: 100, on_time: 0, on_since: None, colour: "white".to_owned() },
+            light: Light {
+                on: false,
+                dimmer: FACTORY_DIMMER,
+                on_time: 0,
+                on_since: None,
+                colour: FACTORY_COLOUR.to_owned(),
+            },
             firmware: Firmware::new(firmware_version, update_delay),
             changed: VecDeque::new(),
         }
@@ -287,8 +297,17 @@ impl Object for LightObject {
         let mut next = Light { colour: state.light.colour.clone(), ..state.light };
         for change in changes {
             let path = Path::Resource(LIGHT, 0, change.resource);
-            let Some(ResourceValue::Single(value)) = change.value else {
-                return Err(bad(path, "a single value is required"));
+            // A Replace of the instance that leaves an optional resource out removes it; the
+            // simulated light cannot lose one, so it goes back to its factory value.
+            let value = match change.value {
+                Some(ResourceValue::Single(value)) => value,
+                None => match change.resource {
+                    DIMMER => Value::Integer(FACTORY_DIMMER),
+                    ON_TIME => Value::Integer(0),
+                    COLOUR => Value::String(FACTORY_COLOUR.to_owned()),
+                    _ => return Err(ObjectError::NotAllowed(path)),
+                },
+                Some(ResourceValue::Multiple(_)) => return Err(bad(path, "a single value is required")),
             };
             match (change.resource, value) {
                 (ON_OFF, Value::Boolean(on)) => {
@@ -484,6 +503,28 @@ mod tests {
         assert_eq!(later.get(&ON_TIME), Some(&single(Value::Integer(5))));
         let bad_dimmer = ResourceChange { resource: DIMMER, value: Some(single(Value::Integer(101))) };
         assert!(matches!(light.write(now, 0, vec![bad_dimmer]), Err(ObjectError::BadValue { .. })));
+    }
+
+    #[test]
+    fn a_replace_leaving_optional_light_resources_out_resets_them() {
+        let now = Instant::now();
+        let mut light = LightObject(shared(now));
+        let set = |resource, value| ResourceChange { resource, value: Some(single(value)) };
+        let custom = vec![set(DIMMER, Value::Integer(40)), set(COLOUR, Value::String("red".into()))];
+        light.write(now, 0, custom).expect("custom values");
+        let replace = vec![
+            set(ON_OFF, Value::Boolean(true)),
+            ResourceChange { resource: DIMMER, value: None },
+            ResourceChange { resource: COLOUR, value: None },
+            ResourceChange { resource: ON_TIME, value: None },
+        ];
+        light.write(now, 0, replace).expect("a replace without the optional resources");
+        let values = light.read(now, 0).expect("instance 0");
+        assert_eq!(values.get(&DIMMER), Some(&single(Value::Integer(FACTORY_DIMMER))));
+        assert_eq!(values.get(&COLOUR), Some(&single(Value::String(FACTORY_COLOUR.into()))));
+        assert_eq!(values.get(&ON_OFF), Some(&single(Value::Boolean(true))));
+        let remove_on_off = vec![ResourceChange { resource: ON_OFF, value: None }];
+        assert!(matches!(light.write(now, 0, remove_on_off), Err(ObjectError::NotAllowed(_))));
     }
 
     #[test]

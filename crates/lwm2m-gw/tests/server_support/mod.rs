@@ -611,3 +611,93 @@ impl<F: Face> Runner<F> {
         }
     }
 }
+
+/// Test-time X.509 material: a CA, certificates it signs for any common name, and PEM files
+/// in a directory for the binaries' `--x509-*` flags.
+pub mod pki {
+    use std::path::Path as FsPath;
+
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::{PKey, Private};
+    use openssl::x509::extension::{BasicConstraints, KeyUsage};
+    use openssl::x509::{X509Builder, X509NameBuilder, X509};
+
+    /// A fresh EC P-256 key.
+    pub fn p256() -> PKey<Private> {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
+    }
+
+    /// A one-day certificate for `cn` with `key`, signed by `issuer` (a self-signed CA when `None`).
+    pub fn certificate(cn: &str, key: &PKey<Private>, issuer: Option<(&X509, &PKey<Private>)>, serial: u32) -> X509 {
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+        let name = name.build();
+        let mut builder = X509Builder::new().unwrap();
+        builder.set_version(2).unwrap();
+        builder.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap()).unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+        builder.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        builder.set_pubkey(key).unwrap();
+        let ca = issuer.is_none();
+        let constraints =
+            if ca { BasicConstraints::new().critical().ca().build() } else { BasicConstraints::new().build() };
+        builder.append_extension(constraints.unwrap()).unwrap();
+        let usage = if ca {
+            KeyUsage::new().critical().key_cert_sign().crl_sign().build()
+        } else {
+            KeyUsage::new().critical().digital_signature().build()
+        };
+        builder.append_extension(usage.unwrap()).unwrap();
+        let (issuer_name, signer) = match issuer {
+            Some((cert, key)) => (cert.subject_name().to_owned().unwrap(), key),
+            None => (name.as_ref().to_owned().unwrap(), key),
+        };
+        builder.set_issuer_name(&issuer_name).unwrap();
+        builder.sign(signer, MessageDigest::sha256()).unwrap();
+        builder.build()
+    }
+
+    /// A test CA.
+    pub struct Ca {
+        /// Its certificate.
+        pub cert: X509,
+        /// Its key.
+        pub key: PKey<Private>,
+        serial: std::cell::Cell<u32>,
+    }
+
+    impl Ca {
+        /// A new self-signed CA.
+        pub fn new() -> Self {
+            let key = p256();
+            let cert = certificate("test ca", &key, None, 1);
+            Self { cert, key, serial: std::cell::Cell::new(1) }
+        }
+
+        /// A certificate for `cn` signed by this CA, with its key.
+        pub fn issue(&self, cn: &str) -> (X509, PKey<Private>) {
+            self.serial.set(self.serial.get() + 1);
+            let key = p256();
+            (certificate(cn, &key, Some((&self.cert, &self.key)), self.serial.get()), key)
+        }
+
+        /// Writes `<name>.pem`, `<name>.key` for a certificate of `cn` and `ca.pem` into `dir`;
+        /// returns the three paths (cert, key, ca).
+        pub fn write_files(&self, dir: &FsPath, name: &str, cn: &str) -> [String; 3] {
+            let (cert, key) = self.issue(cn);
+            let path = |file: String| dir.join(file).to_str().unwrap().to_owned();
+            let (cert_file, key_file, ca_file) =
+                (path(format!("{name}.pem")), path(format!("{name}.key")), path("ca.pem".into()));
+            std::fs::write(&cert_file, cert.to_pem().unwrap()).unwrap();
+            std::fs::write(&key_file, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+            std::fs::write(&ca_file, self.cert.to_pem().unwrap()).unwrap();
+            [cert_file, key_file, ca_file]
+        }
+    }
+}
