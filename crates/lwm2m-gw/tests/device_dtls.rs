@@ -2,19 +2,13 @@
 //! behind `transport::DtlsServer`, then a read over the same session.
 
 mod device_common;
+mod server_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use device_common::{read_text, Device, RawServer};
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
-use openssl::x509::extension::BasicConstraints;
-use openssl::x509::{X509Name, X509};
+use server_support::pki::{certificate, p256};
 use transport::{CertificateCredentials, ServerCredentials};
 
 #[test]
@@ -43,38 +37,6 @@ fn psk_registration_authenticates_the_identity() {
     assert_eq!(read_text(&mut server, &peer, "/3/0/1"), "lwm2m-gw-sim");
 }
 
-fn ec_key() -> PKey<Private> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("p-256");
-    PKey::from_ec_key(EcKey::generate(&group).expect("ec key")).expect("pkey")
-}
-
-/// A certificate for `cn` signed by `issuer` (self-signed CA when `None`).
-fn certificate(cn: &str, key: &PKey<Private>, issuer: Option<(&X509, &PKey<Private>)>) -> X509 {
-    let mut name = X509Name::builder().expect("name");
-    name.append_entry_by_nid(Nid::COMMONNAME, cn).expect("cn");
-    let name = name.build();
-    let mut b = X509::builder().expect("builder");
-    b.set_version(2).expect("v3");
-    let serial = BigNum::from_u32(u32::from(cn.len() as u8) + 1).expect("serial").to_asn1_integer().expect("serial");
-    b.set_serial_number(&serial).expect("serial");
-    b.set_subject_name(&name).expect("subject");
-    b.set_pubkey(key).expect("pubkey");
-    b.set_not_before(&Asn1Time::days_from_now(0).expect("now")).expect("not before");
-    b.set_not_after(&Asn1Time::days_from_now(1).expect("tomorrow")).expect("not after");
-    match issuer {
-        Some((ca, ca_key)) => {
-            b.set_issuer_name(ca.subject_name()).expect("issuer");
-            b.sign(ca_key, MessageDigest::sha256()).expect("sign");
-        }
-        None => {
-            b.append_extension(BasicConstraints::new().critical().ca().build().expect("ca")).expect("ext");
-            b.set_issuer_name(&name).expect("issuer");
-            b.sign(key, MessageDigest::sha256()).expect("sign");
-        }
-    }
-    b.build()
-}
-
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -100,12 +62,12 @@ impl Drop for TempDir {
 
 #[test]
 fn x509_registration_authenticates_the_certificate_common_name() {
-    let ca_key = ec_key();
-    let ca = certificate("test ca", &ca_key, None);
-    let server_key = ec_key();
-    let server_cert = certificate("lwm2m-server", &server_key, Some((&ca, &ca_key)));
-    let device_key = ec_key();
-    let device_cert = certificate("sim-x509", &device_key, Some((&ca, &ca_key)));
+    let ca_key = p256();
+    let ca = certificate("test ca", &ca_key, None, 1);
+    let server_key = p256();
+    let server_cert = certificate("lwm2m-server", &server_key, Some((&ca, &ca_key)), 2);
+    let device_key = p256();
+    let device_cert = certificate("sim-x509", &device_key, Some((&ca, &ca_key)), 3);
     let dir = TempDir::new("x509");
     let cert = dir.write("device.pem", &device_cert.to_pem().expect("pem"));
     let key = dir.write("device.key", &device_key.private_key_to_pem_pkcs8().expect("pem"));

@@ -10,51 +10,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use gateway_support::{eventually, Proc, TempDir};
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::extension::{BasicConstraints, KeyUsage};
-use openssl::x509::{X509Builder, X509NameBuilder, X509};
+use openssl::x509::X509;
+use server_support::pki::{certificate, p256};
 use server_support::Gw;
-
-fn p256() -> PKey<Private> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
-}
-
-/// A certificate for `cn` with `key`, signed by `issuer` (self-signed CA when `None`).
-fn certificate(cn: &str, key: &PKey<Private>, issuer: Option<(&X509, &PKey<Private>)>, serial: u32) -> X509 {
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
-    let name = name.build();
-    let mut builder = X509Builder::new().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap()).unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    builder.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
-    builder.set_pubkey(key).unwrap();
-    let ca = issuer.is_none();
-    let constraints =
-        if ca { BasicConstraints::new().critical().ca().build() } else { BasicConstraints::new().build() };
-    builder.append_extension(constraints.unwrap()).unwrap();
-    let usage = if ca {
-        KeyUsage::new().critical().key_cert_sign().crl_sign().build()
-    } else {
-        KeyUsage::new().critical().digital_signature().build()
-    };
-    builder.append_extension(usage.unwrap()).unwrap();
-    let (issuer_name, signer) = match issuer {
-        Some((cert, key)) => (cert.subject_name().to_owned().unwrap(), key),
-        None => (name.as_ref().to_owned().unwrap(), key),
-    };
-    builder.set_issuer_name(&issuer_name).unwrap();
-    builder.sign(signer, MessageDigest::sha256()).unwrap();
-    builder.build()
-}
 
 /// Writes `cert` and `key` as `<name>.pem` and `<name>.key` in `dir`.
 fn write_pem(dir: &Path, name: &str, cert: &X509, key: Option<&PKey<Private>>) {
