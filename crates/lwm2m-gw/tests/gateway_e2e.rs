@@ -24,7 +24,7 @@ use daemon_support::{
 use device_common::firmware_package;
 use gateway_support::{eventually, Proc, TempDir};
 use serde_json::Value as Json;
-use server_support::{http, Events, Gw};
+use server_support::{default_values, http, plain_endpoint, Device, Events, Gw};
 
 /// A server with its state in `dir/name`.
 fn server_in(dir: &TempDir, name: &str) -> Gw {
@@ -164,6 +164,37 @@ fn three_devices_are_managed_through_the_gateway_with_prefixes() {
     assert_eq!(value(&server, "charlie", "/5/0/7"), "9.1.0");
     let digest: String = openssl::sha::sha256(&package).iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(value(&server, "charlie", "/5/0/6"), format!("lwm2m-gw-sim@{digest}"));
+}
+
+#[test]
+fn create_and_delete_reach_an_end_device_that_allows_them() {
+    // `lwm2m-gw device` has fixed instances only; this End-Device is the scripted LwM2M 1.1
+    // client of the server tests, which creates and deletes whatever it is asked to.
+    let dir = TempDir::new("e2e-create");
+    let server = server_in(&dir, "server");
+    let gateway = start_gateway(&dir, &server, "127.0.0.1:0");
+    let device = Device::start(plain_endpoint(), gateway.south, default_values());
+    device.register("scripted", "</1/0>,</3/0>,</3303/0>", 300);
+    device.registered().expect("the gateway accepts the End-Device");
+    assert_eq!(end_device_on_server(&server, "scripted")["prefix"], "d1");
+
+    let create = rest(
+        &server,
+        "POST",
+        "/api/clients/scripted/3303",
+        r#"{"id":1,"resources":[{"id":5701,"kind":"singleResource","value":"Far","type":"string"}]}"#,
+    );
+    assert_eq!(create["status"], "CREATED(201)", "{create}");
+    let created = device.values.lock().unwrap().get(&"/3303/1/5701".parse().unwrap()).cloned();
+    assert_eq!(created, Some(lwm2m::Value::String("Far".into())), "created on the device, without the prefix");
+    assert_eq!(value(&server, "scripted", "/3303/1/5701"), "Far");
+
+    let delete = rest(&server, "DELETE", "/api/clients/scripted/3303/1", "");
+    assert_eq!(delete["status"], "DELETED(202)", "{delete}");
+    let left: Vec<String> = device.values.lock().unwrap().keys().map(ToString::to_string).collect();
+    assert!(!left.iter().any(|p| p.starts_with("/3303/1")), "{left:?}");
+    let gone = rest(&server, "GET", "/api/clients/scripted/3303/1/5701", "");
+    assert_eq!(gone["status"], "NOT_FOUND(404)", "{gone}");
 }
 
 /// Opens the server's event stream for `endpoint` and observes `path` on it through the REST
