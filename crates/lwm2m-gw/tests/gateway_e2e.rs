@@ -123,10 +123,14 @@ fn three_devices_are_managed_through_the_gateway_with_prefixes() {
     }
 
     // Composite read and write across two devices, on the gateway with prefixed paths.
-    let composite = rest(&server, "GET", "/api/clients/gw1/composite?paths=/d1/3/0/0,/d2/3/0/1,/d2/3311/0/5851", "");
+    // The same resource on two devices: two answers, each under its prefix.
+    let alpha_dimmer = value(&server, "alpha", "/3311/0/5851");
+    assert_ne!(alpha_dimmer, "40");
+    let composite =
+        rest(&server, "GET", "/api/clients/gw1/composite?paths=/d1/3/0/0,/d1/3311/0/5851,/d2/3311/0/5851", "");
     assert_eq!(composite["success"], true, "{composite}");
     assert_eq!(composite["content"]["/d1/3/0/0"]["value"], "lwm2m-gw", "{composite}");
-    assert_eq!(composite["content"]["/d2/3/0/1"]["value"], value(&server, "bravo", "/3/0/1"), "{composite}");
+    assert_eq!(composite["content"]["/d1/3311/0/5851"]["value"], alpha_dimmer, "{composite}");
     assert_eq!(composite["content"]["/d2/3311/0/5851"]["value"], "40", "{composite}");
     let written = rest(
         &server,
