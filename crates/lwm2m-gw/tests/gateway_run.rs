@@ -1,92 +1,18 @@
 //! `lwm2m-gw run` end to end: the real binary as the gateway between a real `lwm2m-gw server`
 //! (north) and real `lwm2m-gw device` End-Devices (south), all on 127.0.0.1 with free ports.
 
+mod daemon_support;
 mod gateway_support;
 mod server_support;
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use gateway_support::{eventually, Proc, TempDir};
-use serde_json::Value as Json;
+use daemon_support::{
+    end_device_on_server, get, gone_from_server, prefixes, start_device, start_gateway, start_gateway_to,
+};
+use gateway_support::{eventually, TempDir};
 use server_support::{http, Gw};
-
-/// `GET path` on `addr`, 200 and JSON.
-fn get(addr: SocketAddr, path: &str) -> Json {
-    let (status, body) = http(addr, "GET", path, None, b"");
-    assert_eq!(status, 200, "GET {path}: {body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path} is not json ({e}): {body}"))
-}
-
-/// A running gateway and its addresses.
-struct Gateway {
-    proc: Proc,
-    south: SocketAddr,
-    http: SocketAddr,
-}
-
-fn start_gateway(dir: &TempDir, server: &Gw, south: &str) -> Gateway {
-    let north = format!("coap://{}", server.addr("coap"));
-    let data = dir.join("gateway");
-    let mut proc = Proc::start(
-        "gateway",
-        &[
-            "run",
-            "--endpoint",
-            "gw1",
-            "--south",
-            south,
-            "--north",
-            &north,
-            "--http",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-        &dir.join("gateway.log"),
-    );
-    let south = proc.address("south");
-    let http = proc.address("http");
-    let expected = format!("registered to {north} as gw1");
-    proc.wait_line(|l| l == expected);
-    Gateway { proc, south, http }
-}
-
-fn start_device(dir: &TempDir, gateway: &Gateway, endpoint: &str) -> Proc {
-    let server = format!("coap://{}", gateway.south);
-    let mut device = Proc::start(
-        endpoint,
-        &["device", "--server", &server, "--endpoint", endpoint],
-        &dir.join(&format!("{endpoint}.log")),
-    );
-    device.wait_line(|l| l.starts_with(&format!("registered ep={endpoint} ")));
-    device
-}
-
-/// The distant server's client entry of `endpoint` once it is listed behind gw1.
-fn end_device_on_server(server: &Gw, endpoint: &str) -> Json {
-    eventually(Duration::from_secs(20), &format!("the server lists {endpoint} behind gw1"), || {
-        let clients = get(server.addr("http"), "/api/clients");
-        clients.as_array()?.iter().find(|c| c["endpoint"] == endpoint && c["gateway"] == "gw1").cloned()
-    })
-}
-
-fn prefixes(gateway: &Gateway) -> Vec<(String, String, String)> {
-    let devices = get(gateway.http, "/api/end-devices");
-    devices
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["endpoint"].as_str().unwrap().to_owned(),
-                d["prefix"].as_str().unwrap().to_owned(),
-                d["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn a_device_behind_the_gateway_is_listed_and_read_by_the_distant_server() {
@@ -147,10 +73,7 @@ fn a_device_behind_the_gateway_is_listed_and_read_by_the_distant_server() {
     let summary = get(gateway.http, "/api/summary");
     assert_eq!(summary["status"]["disconnected"], 1, "{summary}");
     assert_eq!(summary["state"]["Active"], 0, "{summary}");
-    eventually(Duration::from_secs(10), "the server no longer lists sensor-1", || {
-        let clients = get(server.addr("http"), "/api/clients");
-        (!clients.as_array()?.iter().any(|c| c["endpoint"] == "sensor-1")).then_some(())
-    });
+    gone_from_server(&server, "sensor-1");
 
     // A clean stop de-registers from the distant server.
     gateway.proc.terminate();
@@ -249,35 +172,7 @@ fn two_distant_servers_each_see_and_read_the_device() {
     std::fs::create_dir_all(dir.join("two")).unwrap();
     let one = Gw::start(&dir.join("one"));
     let two = Gw::start(&dir.join("two"));
-    let (north_one, north_two) = (format!("coap://{}", one.addr("coap")), format!("coap://{}", two.addr("coap")));
-    let data = dir.join("gateway");
-    let mut proc = Proc::start(
-        "gateway",
-        &[
-            "run",
-            "--endpoint",
-            "gw1",
-            "--south",
-            "127.0.0.1:0",
-            "--north",
-            &north_one,
-            "--north",
-            &north_two,
-            "--http",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-        &dir.join("gateway.log"),
-    );
-    let south = proc.address("south");
-    let http_addr = proc.address("http");
-    let mut lines: Vec<String> = (0..2).map(|_| proc.wait_line(|l| l.starts_with("registered to "))).collect();
-    lines.sort();
-    let mut expected = [format!("registered to {north_one} as gw1"), format!("registered to {north_two} as gw1")];
-    expected.sort();
-    assert_eq!(lines, expected);
-    let gateway = Gateway { proc, south, http: http_addr };
+    let gateway = start_gateway_to(&dir, &[&one, &two], "127.0.0.1:0");
     let _device = start_device(&dir, &gateway, "shared-1");
     for server in [&one, &two] {
         assert_eq!(end_device_on_server(server, "shared-1")["prefix"], "d1");

@@ -9,14 +9,17 @@
 //! installs their locked dependencies. Every wait is bounded and every child process is killed
 //! when its guard drops, also when an assertion fails.
 
+mod node_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use node_support::node;
 use serde_json::{json, Value};
 
 /// How long any single step (start, registration, one request) may take.
@@ -175,30 +178,6 @@ impl Drop for Proc {
             eprintln!("{} output:\n{}", self.name, self.transcript());
         }
     }
-}
-
-/// `tests/interop/node`, checked to hold installed dependencies.
-fn node_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/node");
-    let dir = dir.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let probe = Command::new("node").arg("--version").output();
-    assert!(
-        probe.as_ref().is_ok_and(|out| out.status.success()),
-        "`node` is needed for the lwm2m-node-lib interop tests ({probe:?}); scripts/test installs it"
-    );
-    assert!(
-        dir.join("node_modules/lwm2m-node-lib/package.json").is_file(),
-        "lwm2m-node-lib is not installed in {}: run scripts/test or `npm ci --prefix tests/interop/node`",
-        dir.display()
-    );
-    dir
-}
-
-fn node(script: &str) -> Command {
-    let dir = node_dir();
-    let mut command = Command::new("node");
-    command.current_dir(&dir).arg(dir.join(script));
-    command
 }
 
 /// An endpoint name no other concurrently running test uses.

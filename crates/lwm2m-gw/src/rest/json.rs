@@ -8,7 +8,7 @@ use std::time::Instant;
 use coap::Code;
 use lwm2m::format::link::Link;
 use lwm2m::format::Record;
-use lwm2m::{Node, Path, Registry};
+use lwm2m::{Node, Path, PrefixedPath, Registry};
 use lwm2m_server::{EndDevice, Registration};
 use serde_json::{json, Map, Value as Json};
 
@@ -184,14 +184,19 @@ pub(crate) fn node(target: &Path, records: &[Record], registry: &Registry) -> Js
 }
 
 /// A composite content: each path to its node (Leshan `Map<LwM2mPath, LwM2mNode>`).
-pub(crate) fn composite_content(paths: &[Path], records: &[Record], registry: &Registry) -> Json {
+pub(crate) fn composite_content(paths: &[PrefixedPath], records: &[Record], registry: &Registry) -> Json {
     let mut map = Map::new();
     for path in paths {
-        let under: Vec<Record> = records.iter().filter(|r| path.contains(&r.path.path)).cloned().collect();
+        // Paths of a gateway's End-Devices keep their prefix: `/d1/3/0/0` and `/d2/3/0/0` differ.
+        let under: Vec<Record> = records
+            .iter()
+            .filter(|r| r.path.prefix == path.prefix && path.path.contains(&r.path.path))
+            .cloned()
+            .collect();
         if under.is_empty() {
             continue;
         }
-        map.insert(path.to_string(), node(path, &under, registry));
+        map.insert(path.to_string(), node(&path.path, &under, registry));
     }
     Json::Object(map)
 }
@@ -233,6 +238,20 @@ pub(crate) fn send_content(records: &[Record], registry: &Registry) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn composite_content_keeps_each_end_device_prefix_apart() {
+        let path = |text: &str| text.parse::<PrefixedPath>().unwrap();
+        let records = [
+            Record::new(path("/d1/3/0/0"), lwm2m::Value::String("one".into())),
+            Record::new(path("/d2/3/0/0"), lwm2m::Value::String("two".into())),
+        ];
+        let json = composite_content(&[path("/d1/3/0/0"), path("/d2/3/0/0")], &records, Registry::bundled_ref());
+        assert_eq!(json["/d1/3/0/0"]["value"], "one", "{json}");
+        assert_eq!(json["/d2/3/0/0"]["value"], "two", "{json}");
+        let plain = [Record::new(path("/3/0/0"), lwm2m::Value::String("gw".into()))];
+        assert_eq!(composite_content(&[path("/3/0/0")], &plain, Registry::bundled_ref())["/3/0/0"]["value"], "gw");
+    }
 
     #[test]
     fn link_attributes_are_written_as_link_format_values() {

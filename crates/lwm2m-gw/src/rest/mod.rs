@@ -364,6 +364,21 @@ fn node_records(node: &Node, path: &Path) -> Result<Vec<Record>, ApiError> {
     typed(records)
 }
 
+/// The records of a composite write body (`{"/path": node, …}`), each keeping its path's
+/// prefix (an End-Device behind a gateway).
+fn composite_records(map: &Map<String, Json>) -> Result<Vec<Record>, ApiError> {
+    let mut records = Vec::new();
+    for (path, node) in map {
+        let path = parse_path(path)?;
+        let node = Node::from_json(node).map_err(invalid)?;
+        records.extend(node_records(&node, &path.path)?.into_iter().map(|mut record| {
+            record.path.prefix.clone_from(&path.prefix);
+            record
+        }));
+    }
+    Ok(records)
+}
+
 fn typed(records: Vec<Record>) -> Result<Vec<Record>, ApiError> {
     let registry = Registry::bundled_ref();
     records
@@ -437,8 +452,7 @@ fn composite_json(response: &DmResponse, paths: &[PrefixedPath]) -> Json {
     let mut map = json::response(response.code);
     if let Content::Records(records) = &response.content {
         if response.is_success() {
-            let plain: Vec<Path> = paths.iter().map(|p| p.path).collect();
-            map.insert("content".into(), json::composite_content(&plain, records, Registry::bundled_ref()));
+            map.insert("content".into(), json::composite_content(paths, records, Registry::bundled_ref()));
         }
     }
     Json::Object(map)
@@ -471,12 +485,7 @@ async fn client_operation(
         (Method::PUT, ["composite"]) => {
             let map: Map<String, Json> =
                 serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(format!("unable to parse json: {e}")))?;
-            let mut records = Vec::new();
-            for (path, node) in &map {
-                let path = parse_path(path)?;
-                let node = Node::from_json(node).map_err(invalid)?;
-                records.extend(node_records(&node, &path.path)?);
-            }
+            let records = composite_records(&map)?;
             let request = DmRequest::WriteComposite { records, format: composite_format };
             let response = shared.send(&endpoint, request, timeout, None).await?;
             Ok(json_ok(plain_json(&response)))
@@ -787,6 +796,17 @@ async fn delete_bootstrap(State(shared): State<AppState>, UrlPath(ep): UrlPath<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_composite_write_keeps_the_end_device_prefix_of_each_path() {
+        let body = serde_json::json!({
+            "/d1/3311/0/5851": {"id": 5851, "kind": "singleResource", "value": 5, "type": "integer"},
+            "/3/0/14": {"id": 14, "kind": "singleResource", "value": "+02", "type": "string"},
+        });
+        let records = composite_records(body.as_object().unwrap()).unwrap();
+        let paths: Vec<String> = records.iter().map(|r| r.path.to_string()).collect();
+        assert_eq!(paths, ["/3/0/14", "/d1/3311/0/5851"]);
+    }
 
     #[test]
     fn query_items_decode_percent_escapes_and_bare_names() {

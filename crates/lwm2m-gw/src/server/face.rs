@@ -122,12 +122,11 @@ impl ServerFace {
                 let composite =
                     self.server.observations().any(|o| o.id == observation && o.composite) || paths.len() > 1;
                 let data = if composite {
-                    let plain: Vec<Path> = paths.iter().map(|p| p.path).collect();
                     serde_json::json!({
                         "ep": endpoint.as_str(),
                         "kind": "composite",
-                        "val": json::composite_content(&plain, &records, &registry),
-                        "paths": plain.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "val": json::composite_content(&paths, &records, &registry),
+                        "paths": paths.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     })
                 } else {
                     let path = paths.first().map_or(Path::Root, |p| p.path);

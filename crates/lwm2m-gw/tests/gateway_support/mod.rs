@@ -54,15 +54,20 @@ pub struct Proc {
 impl Proc {
     /// Starts the binary with `args`; stderr goes to `log`.
     pub fn start(name: &str, args: &[&str], log: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lwm2m-gw"));
+        command.args(args).env("RUST_LOG", "debug");
+        Self::spawn(name, command, log)
+    }
+
+    /// Starts `command` (any program); stderr goes to `log`.
+    pub fn spawn(name: &str, mut command: Command, log: &Path) -> Self {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lwm2m-gw"))
-            .args(args)
-            .env("RUST_LOG", "debug")
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
-            .expect("the binary starts");
+            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -123,6 +128,12 @@ impl Proc {
             assert!(Instant::now() < deadline, "{} did not exit within {timeout:?}; seen: {:#?}", self.name, self.seen);
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Kills the process at once (SIGKILL: no de-registration) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits (bounded) for a clean exit.
