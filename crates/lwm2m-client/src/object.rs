@@ -5,7 +5,7 @@
 //! object sees them; an object only stores values, runs executes and reports what it wants the
 //! engine to do ([`Action`]). Invariant: a [`Object::write`] applies all changes or none.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
@@ -99,6 +99,12 @@ pub trait Object: fmt::Debug + Send {
     fn instances(&self) -> Vec<u16>;
     /// Every present resource of `instance` with its value; `None` if there is no such instance.
     fn read(&self, now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>>;
+    /// The executable resources `instance` implements, ascending. They hold no value, so
+    /// [`Object::read`] leaves them out, but Discover lists them with the readable ones (Core TS
+    /// §5.4.2). The default is none: an object with executable resources must list them.
+    fn executables(&self, _instance: u16) -> Vec<u16> {
+        Vec::new()
+    }
     /// Applies `changes` to `instance`, all or none.
     fn write(&mut self, now: Instant, instance: u16, changes: Vec<ResourceChange>) -> Result<(), ObjectError>;
     /// Runs the executable resource `instance/resource`.
@@ -123,13 +129,15 @@ pub trait Object: fmt::Debug + Send {
     }
 }
 
-/// A generic object that keeps its resources as values. Executes are reported as
-/// [`Action::Executed`]; local changes made with [`InstanceStore::set`] are reported through
-/// [`Object::poll_changed`].
+/// A generic object that keeps its resources as values. Every instance implements the
+/// executable resources declared with [`InstanceStore::with_executables`]; executing one is
+/// reported as [`Action::Executed`], executing any other resource is 4.04. Local changes made
+/// with [`InstanceStore::set`] are reported through [`Object::poll_changed`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InstanceStore {
     id: u16,
     instances: BTreeMap<u16, BTreeMap<u16, ResourceValue>>,
+    executables: BTreeSet<u16>,
     actions: VecDeque<Action>,
     changed: VecDeque<Path>,
 }
@@ -154,6 +162,13 @@ impl InstanceStore {
     #[must_use]
     pub fn with_instance(mut self, instance: u16, values: impl IntoIterator<Item = (u16, ResourceValue)>) -> Self {
         self.instances.insert(instance, values.into_iter().collect());
+        self
+    }
+
+    /// Declares the executable resources every instance implements, builder style.
+    #[must_use]
+    pub fn with_executables(mut self, resources: impl IntoIterator<Item = u16>) -> Self {
+        self.executables.extend(resources);
         self
     }
 
@@ -210,6 +225,14 @@ impl Object for InstanceStore {
         self.instances.get(&instance).cloned()
     }
 
+    fn executables(&self, instance: u16) -> Vec<u16> {
+        if self.instances.contains_key(&instance) {
+            self.executables.iter().copied().collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     fn write(&mut self, _now: Instant, instance: u16, changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
         let resources =
             self.instances.get_mut(&instance).ok_or(ObjectError::NotFound(Path::Instance(self.id, instance)))?;
@@ -233,6 +256,9 @@ impl Object for InstanceStore {
             return Err(ObjectError::NotFound(Path::Instance(self.id, instance)));
         }
         let path = Path::Resource(self.id, instance, resource);
+        if !self.executables.contains(&resource) {
+            return Err(ObjectError::NotFound(path));
+        }
         push_bounded(&mut self.actions, Action::Executed { path, arguments: arguments.clone() });
         Ok(())
     }
@@ -288,6 +314,20 @@ mod tests {
         assert_eq!(store.value(0, 5700), Some(&Value::Float(2.5)));
         assert_eq!(store.get(0, 5701), None);
         assert!(matches!(store.write(now, 9, vec![]), Err(ObjectError::NotFound(Path::Instance(3303, 9)))));
+    }
+
+    #[test]
+    fn store_executes_and_lists_only_declared_executables() {
+        let now = Instant::now();
+        let mut store = InstanceStore::new(3303).with_instance(0, []).with_executables([5605]);
+        assert_eq!(store.executables(0), vec![5605]);
+        assert_eq!(store.executables(1), Vec::<u16>::new());
+        let args = ExecuteArguments::default();
+        store.execute(now, 0, 5605, &args).expect("declared executable");
+        let path = Path::Resource(3303, 0, 5605);
+        assert_eq!(store.poll_action(), Some(Action::Executed { path, arguments: args.clone() }));
+        let undeclared = store.execute(now, 0, 5700, &args);
+        assert_eq!(undeclared, Err(ObjectError::NotFound(Path::Resource(3303, 0, 5700))));
     }
 
     #[test]

@@ -169,7 +169,8 @@ impl ObjectTree {
         links
     }
 
-    /// The Discover links at and below `path` down to `depth` levels, without attributes.
+    /// The Discover links at and below `path` down to `depth` levels, without attributes:
+    /// the instantiated resources of an instance, readable and executable alike.
     pub fn discover_links(&self, now: Instant, path: &Path, depth: usize) -> Result<Vec<(Path, Link)>, DmError> {
         let mut out = Vec::new();
         let link = |p: &Path| Link::to_path(&PrefixedPath::plain(*p));
@@ -188,10 +189,13 @@ impl ObjectTree {
                 }
             }
             Path::Instance(o, i) => self.discover_instance(now, o, i, depth, &mut out)?,
-            Path::Resource(o, i, r) => {
-                let value = self.resource(now, o, i, r).ok_or(DmError::NotFound(*path))?;
-                discover_resource(o, i, r, &value, depth, &mut out);
-            }
+            Path::Resource(o, i, r) => match self.resource(now, o, i, r) {
+                Some(value) => discover_resource(o, i, r, &value, depth, &mut out),
+                None if self.object(o).is_some_and(|obj| obj.executables(i).contains(&r)) => {
+                    out.push((*path, link(path)));
+                }
+                None => return Err(DmError::NotFound(*path)),
+            },
             Path::Root | Path::ResourceInstance(..) => {
                 return Err(DmError::NotAllowed(format!("discover on {path}")));
             }
@@ -212,8 +216,18 @@ impl ObjectTree {
         let path = Path::Instance(o, i);
         out.push((path, Link::to_path(&PrefixedPath::plain(path))));
         if depth >= 1 {
-            for (r, value) in &values {
-                discover_resource(o, i, *r, value, depth - 1, out);
+            // Executable resources hold no value but are instantiated resources all the same.
+            let mut resources: BTreeMap<u16, Option<&ResourceValue>> =
+                object.executables(i).into_iter().map(|r| (r, None)).collect();
+            resources.extend(values.iter().map(|(r, value)| (*r, Some(value))));
+            for (r, value) in resources {
+                match value {
+                    Some(value) => discover_resource(o, i, r, value, depth - 1, out),
+                    None => {
+                        let p = Path::Resource(o, i, r);
+                        out.push((p, Link::to_path(&PrefixedPath::plain(p))));
+                    }
+                }
             }
         }
         Ok(())

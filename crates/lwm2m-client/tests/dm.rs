@@ -162,10 +162,29 @@ fn write_attributes_show_in_discover() {
     let links = String::from_utf8(r.payload).expect("utf-8");
     assert!(links.starts_with("</3>;ver=1.2;pmax=60,</3/0>,</3/0/0>,"), "{links}");
     assert!(links.contains("</3/0/11>;dim=1"), "{links}");
+    assert!(links.contains("</3/0/3>,</3/0/4>,</3/0/5>,</3/0/11>"), "executables are listed in order: {links}");
     assert_eq!(
         ask(&mut sim, server, client, get("/3/0/11/0", Some(ContentFormat::LINK_FORMAT))).code,
         Code::METHOD_NOT_ALLOWED
     );
+}
+
+#[test]
+fn discover_lists_executable_resources_of_an_instance() {
+    let (mut sim, client, server) = registered(19, 300, "U");
+    let r = ask(&mut sim, server, client, get("/3/0", Some(ContentFormat::LINK_FORMAT)));
+    assert_eq!(r.code, Code::CONTENT);
+    let links = String::from_utf8(r.payload).expect("utf-8");
+    assert!(links.contains("</3/0/4>,</3/0/5>"), "Reboot and Factory Reset: {links}");
+    let r = ask(&mut sim, server, client, get("/1/0", Some(ContentFormat::LINK_FORMAT)));
+    let links = String::from_utf8(r.payload).expect("utf-8");
+    assert!(links.contains("</1/0/4>") && links.contains("</1/0/8>") && links.contains("</1/0/9>"), "{links}");
+    let r = ask(&mut sim, server, client, get("/3/0/4", Some(ContentFormat::LINK_FORMAT)));
+    assert_eq!(r.code, Code::CONTENT);
+    assert_eq!(String::from_utf8(r.payload).expect("utf-8"), "</3/0/4>");
+    let r = ask(&mut sim, server, client, get("/3/0/12", Some(ContentFormat::LINK_FORMAT)));
+    assert_eq!(r.code, Code::NOT_FOUND, "Reset Error Code is not implemented");
+    assert_eq!(ask(&mut sim, server, client, get("/3/0/4", None)).code, Code::METHOD_NOT_ALLOWED, "still not readable");
 }
 
 #[test]

@@ -198,6 +198,12 @@ fn every_operation_works(mode: Mode, ep: &str) {
         .as_array()
         .map_or_else(Vec::new, |links| links.iter().filter_map(|l| l["url"].as_str()).collect());
     pair.check("discover", urls.contains(&"/3303/0/5700") && urls.contains(&"/3303/0/5701"), &discover);
+    pair.check("discover", urls.contains(&"/3303/0/5605"), format!("the executable Reset Min/Max: {discover}"));
+    let device = pair.expect("discover", "GET", "/3/0/discover", None, "CONTENT(205)");
+    let urls: Vec<&str> = device["objectLinks"]
+        .as_array()
+        .map_or_else(Vec::new, |links| links.iter().filter_map(|l| l["url"].as_str()).collect());
+    pair.check("discover", urls.contains(&"/3/0/4") && urls.contains(&"/3/0/5"), format!("Reboot: {device}"));
 
     // Write-Attributes, then Observe: notifications on /api/event, then Cancel.
     pair.expect("write-attributes", "PUT", "/3303/0/5700/attributes?pmin=0&pmax=1", None, "CHANGED(204)");

@@ -13,6 +13,8 @@ use crate::object::{Action, InstanceStore, Object, ObjectError, ResourceChange, 
 pub const OBJECT_ID: u16 = 3;
 
 const CURRENT_TIME: u16 = 13;
+const REBOOT: u16 = 4;
+const FACTORY_RESET: u16 = 5;
 
 /// Identification of the device.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,6 +54,7 @@ impl DeviceObject {
                 (16, s(&info.binding_modes)),
             ],
         );
+        let store = store.with_executables([REBOOT, FACTORY_RESET]);
         Self { store, clock: None }
     }
 
@@ -83,6 +86,10 @@ impl Object for DeviceObject {
             values.insert(CURRENT_TIME, ResourceValue::Single(Value::Time(time)));
         }
         Some(values)
+    }
+
+    fn executables(&self, instance: u16) -> Vec<u16> {
+        self.store.executables(instance)
     }
 
     fn write(&mut self, now: Instant, instance: u16, changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
@@ -119,8 +126,8 @@ impl Object for DeviceObject {
             return Err(ObjectError::NotFound(Path::Instance(OBJECT_ID, instance)));
         }
         let action = match resource {
-            4 => Action::Reboot,
-            5 => Action::FactoryReset,
+            REBOOT => Action::Reboot,
+            FACTORY_RESET => Action::FactoryReset,
             _ => return Err(ObjectError::NotAllowed(path)),
         };
         self.store.push_action(action);

@@ -13,6 +13,13 @@ use crate::object::{Action, InstanceStore, Object, ObjectError, ResourceChange, 
 /// Object ID.
 pub const OBJECT_ID: u16 = 1;
 
+/// `/1/x/4` Disable.
+const DISABLE: u16 = 4;
+/// `/1/x/8` Registration Update Trigger.
+const UPDATE_TRIGGER: u16 = 8;
+/// `/1/x/9` Bootstrap-Request Trigger.
+const BOOTSTRAP_TRIGGER: u16 = 9;
+
 /// One Server instance in typed form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInstance {
@@ -114,7 +121,7 @@ pub struct ServerObject {
 impl ServerObject {
     /// A Server object holding `instances` (instance IDs 0, 1, … in order).
     pub fn new(instances: &[ServerInstance]) -> Self {
-        let mut store = InstanceStore::new(OBJECT_ID);
+        let mut store = InstanceStore::new(OBJECT_ID).with_executables([DISABLE, UPDATE_TRIGGER, BOOTSTRAP_TRIGGER]);
         for (id, instance) in (0u16..).zip(instances) {
             store.insert_instance(id, instance.to_values());
         }
@@ -133,6 +140,10 @@ impl Object for ServerObject {
 
     fn read(&self, now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
         self.store.read(now, instance)
+    }
+
+    fn executables(&self, instance: u16) -> Vec<u16> {
+        self.store.executables(instance)
     }
 
     fn write(&mut self, now: Instant, instance: u16, changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
@@ -154,9 +165,9 @@ impl Object for ServerObject {
             reason: format!("instance {instance} has no valid short server id"),
         })?;
         let action = match resource {
-            4 => Action::Disable(server.server_id),
-            8 => Action::RegistrationUpdate(server.server_id),
-            9 => Action::BootstrapRequest(server.server_id),
+            DISABLE => Action::Disable(server.server_id),
+            UPDATE_TRIGGER => Action::RegistrationUpdate(server.server_id),
+            BOOTSTRAP_TRIGGER => Action::BootstrapRequest(server.server_id),
             _ => return Err(ObjectError::NotAllowed(path)),
         };
         self.store.push_action(action);

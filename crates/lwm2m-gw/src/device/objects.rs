@@ -217,6 +217,14 @@ impl Object for TemperatureObject {
         ]))
     }
 
+    fn executables(&self, instance: u16) -> Vec<u16> {
+        if instance == 0 {
+            vec![RESET_MIN_MAX]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn write(&mut self, _now: Instant, instance: u16, changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
         if instance != 0 {
             return Err(not_found(TEMPERATURE, instance));
@@ -388,6 +396,14 @@ impl Object for FirmwareObject {
             // 2: push and pull.
             (firmware::DELIVERY_METHOD, single(Value::Integer(2))),
         ]))
+    }
+
+    fn executables(&self, instance: u16) -> Vec<u16> {
+        if instance == 0 {
+            vec![firmware::UPDATE]
+        } else {
+            Vec::new()
+        }
     }
 
     fn write(&mut self, _now: Instant, instance: u16, changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
