@@ -1,10 +1,8 @@
 //! `lwm2m-gw device` against the real `lwm2m-gw server`, both binaries on 127.0.0.1, driven
 //! through the server's REST API: every device-management operation over NoSec, DTLS-PSK and
 //! DTLS-X.509 (one table-driven body), a firmware push + Update, and bootstrap — client-initiated
-//! from the device's bootstrap account, and server-initiated through an Execute of `/1/x/9`.
-//!
-//! The simulated device never sends `POST /dp` on its own (it has no Send trigger), so Send is
-//! covered by `server_api::send_data_arrives_on_the_event_stream` with a scripted client.
+//! from the device's bootstrap account, and server-initiated through an Execute of `/1/x/9`;
+//! the device's periodic Send (`--send-interval`) arriving as SEND events once Mute Send is off.
 
 mod device_common;
 mod server_support;
@@ -351,4 +349,52 @@ fn executing_bootstrap_request_trigger_makes_the_device_bootstrap_again_and_rere
         client.as_array().is_some_and(|all| all.iter().any(|c| c["endpoint"] == "sim-bs-again" && c["lifetime"] == 150))
     });
     assert_eq!(read_value(&gw, "sim-bs-again", "/1/0/0"), "56");
+}
+
+/// The `value` of resource `id` of instance `instance` (`/3303/0`) in a SEND event's `val`.
+fn sent_value(sent: &Json, instance: &str, id: u16) -> Option<String> {
+    let node = &sent["val"][instance];
+    node["resources"].as_array()?.iter().find(|r| r["id"] == id).map(Pair::text)
+}
+
+#[test]
+fn the_device_sends_its_readings_once_the_server_unmutes_send() {
+    let dir = temp_dir("device-send");
+    let gw = Gw::start(&dir);
+    let coap = format!("coap://{}", gw.addr("coap"));
+    let mut events = Events::open(gw.addr("http"), "ep=sim-send");
+    let mut device = Device::start(&["--server", &coap, "--endpoint", "sim-send", "--send-interval", "1"]);
+    device.wait_line(|l| l.starts_with("registered ep=sim-send server=1 "));
+    // Mute Send starts true: nothing goes out until the server unmutes it.
+    device.wait_line(|l| l == "send-muted ep=sim-send server=1");
+    assert_eq!(read_value(&gw, "sim-send", "/1/0/23"), "true");
+    assert!(events.next("SEND", Duration::from_millis(1500)).is_none(), "a SEND while muted");
+
+    let unmute = r#"{"id":23,"kind":"singleResource","value":false,"type":"BOOLEAN"}"#;
+    let written = gw.json("PUT", "/api/clients/sim-send/1/0/23", Some("application/json"), unmute);
+    assert_eq!(written["status"], "CHANGED(204)", "{written}");
+    let sent = events.next("SEND", WAIT).expect("a SEND event after the unmute");
+    assert_eq!(sent["ep"], "sim-send", "{sent}");
+    let celsius: f64 = sent_value(&sent, "/3303/0", 5700).and_then(|t| t.parse().ok()).unwrap_or(f64::NAN);
+    assert!((10.0..35.0).contains(&celsius), "temperature in {sent}");
+    let battery: i64 = sent_value(&sent, "/3/0", 9).and_then(|b| b.parse().ok()).unwrap_or(-1);
+    assert!((0..=100).contains(&battery), "battery level in {sent}");
+    device.wait_line(|l| l == "sent ep=sim-send server=1");
+    // And again at the next interval.
+    let again = events.next("SEND", WAIT).expect("a second SEND event");
+    assert!(sent_value(&again, "/3303/0", 5700).is_some(), "{again}");
+}
+
+#[test]
+fn unmute_send_lets_the_device_send_from_the_start() {
+    let dir = temp_dir("device-send-unmuted");
+    let gw = Gw::start(&dir);
+    let coap = format!("coap://{}", gw.addr("coap"));
+    let mut events = Events::open(gw.addr("http"), "ep=sim-unmuted");
+    let args = ["--server", &coap, "--endpoint", "sim-unmuted", "--send-interval", "1", "--unmute-send"];
+    let mut device = Device::start(&args);
+    device.wait_line(|l| l.starts_with("registered ep=sim-unmuted server=1 "));
+    let sent = events.next("SEND", WAIT).expect("a SEND event without any write");
+    assert!(sent_value(&sent, "/3303/0", 5700).is_some() && sent_value(&sent, "/3/0", 9).is_some(), "{sent}");
+    assert_eq!(read_value(&gw, "sim-unmuted", "/1/0/23"), "false");
 }

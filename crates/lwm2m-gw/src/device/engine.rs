@@ -10,13 +10,15 @@
 //!
 //! What the application should know is queued as [`Milestone`]s, drained by the runtime.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coap::{Code, Endpoint, EndpointConfig, Engine, Event, Peer, Reliability, Request, Token, Transmit};
 use lwm2m::{Path, Value, Version};
 use lwm2m_client::objects::security::SecurityMode;
+use lwm2m_client::objects::server::{self as server_object, ServerInstance};
+use lwm2m_client::send::SendError;
 use lwm2m_client::{Client, ClientEvent, Connection, ServerId};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
@@ -76,7 +78,23 @@ pub(crate) enum Milestone {
         uri: String,
         reason: String,
     },
+    /// A Send (`POST /dp`) was acknowledged.
+    Sent {
+        server: ServerId,
+    },
+    /// A Send was refused or timed out (`code` `None`).
+    SendFailed {
+        server: ServerId,
+        code: Option<Code>,
+    },
+    /// Send to `server` is muted by `/1/x/23` (reported once until Send works again).
+    SendMuted {
+        server: ServerId,
+    },
 }
+
+/// What a periodic Send carries: the temperature of sensor 0 and the battery level.
+pub(crate) const SEND_PATHS: [Path; 2] = [Path::Resource(3303, 0, 5700), Path::Resource(3, 0, 9)];
 
 /// A pull in progress.
 #[derive(Debug)]
@@ -102,6 +120,8 @@ pub(crate) struct DeviceEngine {
     dtls_config: Arc<DtlsConfig>,
     /// A transport change waiting for the old transport to drain.
     retarget: Option<Connection>,
+    /// Servers whose muted Send was already reported.
+    send_muted: BTreeSet<ServerId>,
     milestones: VecDeque<Milestone>,
 }
 
@@ -133,6 +153,7 @@ impl DeviceEngine {
             factory,
             dtls_config,
             retarget: None,
+            send_muted: BTreeSet::new(),
             milestones: VecDeque::new(),
         }
     }
@@ -147,6 +168,41 @@ impl DeviceEngine {
     pub(crate) fn tick(&mut self, now: Instant) {
         lock(&self.state).tick(now);
         self.process(now);
+    }
+
+    /// Sends the current readings ([`SEND_PATHS`], those present) to every server the client
+    /// is registered with (`POST /dp`, SenML CBOR). A server whose Mute Send (`/1/x/23`) is
+    /// true or absent gets nothing; that is reported once as [`Milestone::SendMuted`].
+    pub(crate) fn send_readings(&mut self, now: Instant) {
+        for server in self.registered_servers(now) {
+            let result = self.lwm2m.inner_mut().send(now, server, &SEND_PATHS);
+            match result {
+                Ok(_) => {
+                    self.send_muted.remove(&server);
+                }
+                Err(SendError::Muted(_)) => {
+                    if self.send_muted.insert(server) {
+                        self.emit(Milestone::SendMuted { server });
+                    }
+                }
+                Err(error) => tracing::debug!(%error, %server, "send not started"),
+            }
+        }
+        self.process(now);
+    }
+
+    /// The Short Server IDs of the Server instances the client is registered with.
+    fn registered_servers(&self, now: Instant) -> Vec<ServerId> {
+        let client = self.lwm2m.inner();
+        let Some(servers) = client.tree().object(server_object::OBJECT_ID) else { return Vec::new() };
+        servers
+            .instances()
+            .into_iter()
+            .filter_map(|i| servers.read(now, i))
+            .filter_map(|values| ServerInstance::from_values(&values))
+            .map(|instance| instance.server_id)
+            .filter(|id| client.is_registered(*id))
+            .collect()
     }
 
     /// De-registers from every server (before exit).
@@ -229,6 +285,8 @@ impl DeviceEngine {
             ClientEvent::BootstrapFinished => Milestone::BootstrapFinished,
             ClientEvent::BootstrapFailed { reason } => Milestone::BootstrapFailed { reason },
             ClientEvent::WriteApplied { path, .. } => Milestone::Written { path },
+            ClientEvent::SendAcknowledged { server, .. } => Milestone::Sent { server },
+            ClientEvent::SendFailed { server, code, .. } => Milestone::SendFailed { server, code },
             ClientEvent::RebootRequested => {
                 self.reboot_at = Some(now + REBOOT_DELAY);
                 Milestone::Rebooting

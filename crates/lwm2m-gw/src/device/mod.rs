@@ -21,6 +21,7 @@
 //! firmware-downloaded ep=EP version=V   firmware-failed ep=EP result=R
 //! firmware-updated ep=EP version=V      rebooting ep=EP
 //! transport ep=EP uri=URI dtls=true|false   transport-failed ep=EP uri=URI reason="…"
+//! sent ep=EP server=1      send-failed ep=EP server=1 code=4.04|none      send-muted ep=EP server=1
 //! summary devices=N registered=R registrations=X failures=F deregistered=D elapsed_ms=T
 //! ```
 //!
@@ -121,6 +122,18 @@ pub(crate) struct DeviceArgs {
     /// Delay between starting two devices, in microseconds (spreads a large --count).
     #[arg(long, value_name = "US", default_value_t = 0)]
     pub(crate) ramp_us: u64,
+    /// Every SECONDS, Send (`POST /dp`, SenML CBOR) the current temperature (/3303/0/5700) and
+    /// battery level (/3/0/9) to every server the device is registered with. A server only
+    /// receives them while its Mute Send resource (/1/x/23) is false; it starts true, so either
+    /// pass --unmute-send or let the server Write /1/0/23 = false (with --bootstrap, the
+    /// bootstrap configuration or a later Write sets /1/x/23). Muted servers are reported once
+    /// as `send-muted`.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) send_interval: Option<u64>,
+    /// Start with Mute Send (/1/0/23) false, so the configured server accepts Send right away
+    /// (not with --bootstrap: the bootstrap server provisions /1/x/23).
+    #[arg(long, conflicts_with = "bootstrap")]
+    pub(crate) unmute_send: bool,
 }
 
 /// How long the devices get to de-register after the last DELETE went out.
@@ -146,6 +159,8 @@ struct Setup {
     lifetime: u32,
     binding: &'static str,
     short_server_id: ServerId,
+    /// The initial `/1/0/23` Mute Send.
+    mute_send: bool,
     firmware_version: String,
     update_delay: Duration,
     registry: Arc<Registry>,
@@ -208,6 +223,7 @@ fn prepare(args: &DeviceArgs) -> anyhow::Result<Setup> {
         lifetime: args.lifetime,
         binding: if args.queue_mode { "UQ" } else { "U" },
         short_server_id: ServerId(args.short_server_id),
+        mute_send: !args.unmute_send,
         firmware_version: args.firmware_version.clone(),
         update_delay: Duration::from_millis(args.update_delay_ms),
         registry: Arc::new(Registry::bundled()),
@@ -303,6 +319,8 @@ fn build_tree(setup: &Setup, ep: &str, serial: u32, state: &Shared, now: Instant
     } else {
         let mut server = ServerInstance::new(setup.short_server_id, setup.lifetime);
         server.binding = setup.binding.to_owned();
+        // Present, so a server may unmute Send with a Write of /1/0/23.
+        server.mute_send = Some(setup.mute_send);
         vec![server]
     };
     tree.insert(Box::new(ServerObject::new(&servers)));
@@ -429,6 +447,12 @@ fn report(ep: &str, milestone: &Milestone, counters: &Counters, registered_once:
         Milestone::Rebooting => format!("rebooting ep={ep}"),
         Milestone::Transport { uri, secure } => format!("transport ep={ep} uri={uri} dtls={secure}"),
         Milestone::TransportFailed { uri, reason } => format!("transport-failed ep={ep} uri={uri} reason={reason:?}"),
+        Milestone::Sent { server } => format!("sent ep={ep} server={server}"),
+        Milestone::SendFailed { server, code } => {
+            let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+            format!("send-failed ep={ep} server={server} code={code}")
+        }
+        Milestone::SendMuted { server } => format!("send-muted ep={ep} server={server}"),
     };
     println!("{line}");
 }
@@ -478,6 +502,21 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
             }
         })
     };
+    let sender = args.send_interval.map(|seconds| {
+        let handles = handles.clone();
+        let period = Duration::from_secs(seconds);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval_at((Instant::now() + period).into(), period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                for handle in &handles {
+                    // A busy device skips one Send, like a reading.
+                    let _ = handle.try_send(|engine, now| engine.send_readings(now));
+                }
+            }
+        })
+    });
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the sigterm handler")?;
     let mut all_reported = false;
@@ -496,6 +535,9 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
         }
     }
     ticker.abort();
+    if let Some(sender) = sender {
+        sender.abort();
+    }
     let expected = counters.registered_devices.load(Ordering::Relaxed);
     // De-register paced like the start (at least 100 µs apart) so a burst of DELETEs does not
     // overflow the server's socket buffer; retransmissions get a few seconds.
