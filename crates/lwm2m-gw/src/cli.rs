@@ -41,6 +41,16 @@ pub(crate) enum Command {
     /// Update Result 5, another layout 6, a malformed URI 7, another scheme 9; /5/0/6 shows
     /// `lwm2m-gw-sim@<sha256 of the package>` and /5/0/7 its version; Update (/5/0/2) makes
     /// that version /3/0/3 after --update-delay-ms.
+    ///
+    /// Temperature is multi-instance: a server may Create further simulated sensors (2.01, with
+    /// a Location-Path when the device picks the ID; 4.00 for an existing ID or beyond 16
+    /// sensors; only Application Type /3303/x/5750 is writable) and Delete them (2.02, 4.04 for
+    /// an unknown one); sensor /3303/0 is built in and cannot be deleted (4.05). Each change
+    /// sends a registration Update with the new object list.
+    ///
+    /// With --send-interval the devices Send (`POST /dp`) /3303/0/5700 and /3/0/9 periodically
+    /// to each server whose Mute Send (/1/x/23) is false: start with --unmute-send, or have the
+    /// server Write /1/0/23 = false.
     Device(crate::device::DeviceArgs),
     /// Run a standalone LwM2M Server and Bootstrap Server with a REST API compatible with the
     /// Leshan demo servers' (`/api/clients`, `/api/event`, `/api/security/clients`,

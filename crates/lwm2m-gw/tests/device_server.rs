@@ -398,3 +398,52 @@ fn unmute_send_lets_the_device_send_from_the_start() {
     assert!(sent_value(&sent, "/3303/0", 5700).is_some() && sent_value(&sent, "/3/0", 9).is_some(), "{sent}");
     assert_eq!(read_value(&gw, "sim-unmuted", "/1/0/23"), "false");
 }
+
+/// The object links of `ep`'s registration as the server holds it (`/3303/1` …).
+fn registered_links(gw: &Gw, ep: &str) -> Vec<String> {
+    let client = gw.get_json(&format!("/api/clients/{ep}"));
+    client["objectLinks"]
+        .as_array()
+        .map_or_else(Vec::new, |links| links.iter().filter_map(|l| l["url"].as_str().map(str::to_owned)).collect())
+}
+
+#[test]
+fn the_server_creates_and_deletes_temperature_sensors_and_the_registration_follows() {
+    let mut pair = Pair::start(Mode::NoSec, "sim-sensors");
+    let ep = "sim-sensors";
+    let has = |link: &str| registered_links(&pair.gw, ep).iter().any(|l| l == link);
+    assert!(has("/3303/0") && !has("/3303/1"));
+
+    // A Create naming instance 1: 2.01, then an Update carries the new object list.
+    let sensor = r#"{"kind":"instance","id":1,"resources":[{"id":5750,"kind":"singleResource","value":"fridge","type":"STRING"}]}"#;
+    let created = pair.call("create", "POST", "/3303", Some(sensor));
+    assert_eq!(created["status"], "CREATED(201)", "{created}");
+    pair.device.wait_line(|l| l == format!("updated ep={ep} server=1"));
+    wait_until("/3303/1 in the registration", || has("/3303/1"));
+    let kind = pair.read("read the new sensor", "/3303/1/5750");
+    assert_eq!(Pair::text(&kind), "fridge");
+    let celsius: f64 = Pair::text(&pair.read("read the new sensor", "/3303/1/5700")).parse().unwrap_or(f64::NAN);
+    assert!((10.0..35.0).contains(&celsius), "a simulated reading: {celsius}");
+
+    // The same ID again: 4.00, nothing changes.
+    let again = pair.call("create again", "POST", "/3303", Some(sensor));
+    assert_eq!(again["status"], "BAD_REQUEST(400)", "{again}");
+
+    // A Create without ID (TLV: the resources go unwrapped): the device picks the lowest free
+    // one and says where (Location-Path).
+    let unnamed =
+        r#"{"kind":"instance","resources":[{"id":5750,"kind":"singleResource","value":"oven","type":"STRING"}]}"#;
+    let picked = pair.call("create without id", "POST", "/3303?format=TLV", Some(unnamed));
+    assert_eq!(picked["status"], "CREATED(201)", "{picked}");
+    assert_eq!(picked["location"], "/3303/2", "{picked}");
+    wait_until("/3303/2 in the registration", || has("/3303/2"));
+    assert_eq!(Pair::text(&pair.read("read the picked sensor", "/3303/2/5750")), "oven");
+
+    // Delete: 2.02, then 4.04; sensor 0 is protected (4.05).
+    pair.expect("delete", "DELETE", "/3303/1", None, "DELETED(202)");
+    wait_until("/3303/1 gone from the registration", || !has("/3303/1") && has("/3303/2"));
+    pair.expect("delete", "GET", "/3303/1", None, "NOT_FOUND(404)");
+    pair.expect("delete unknown", "DELETE", "/3303/1", None, "NOT_FOUND(404)");
+    pair.expect("delete sensor 0", "DELETE", "/3303/0", None, "METHOD_NOT_ALLOWED(405)");
+    assert!(has("/3303/0"));
+}

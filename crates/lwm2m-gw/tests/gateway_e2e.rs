@@ -143,13 +143,23 @@ fn three_devices_are_managed_through_the_gateway_with_prefixes() {
     assert_eq!(value(&server, "bravo", "/3311/0/5851"), "55");
     assert_eq!(value(&server, "charlie", "/3311/0/5851"), "66");
 
-    // Create and Delete reach the device, whose objects all have one fixed instance: its
-    // refusal (4.05) comes back, an unknown object stays 4.04.
+    // Create and Delete reach the device: a further temperature sensor comes and goes; its
+    // fixed instances refuse (4.05), an unknown object stays 4.04.
     let create = rest(
         &server,
         "POST",
         "/api/clients/alpha/3303",
-        r#"{"id":1,"resources":[{"id":5701,"kind":"singleResource","value":"Far","type":"string"}]}"#,
+        r#"{"id":1,"resources":[{"id":5750,"kind":"singleResource","value":"Far","type":"string"}]}"#,
+    );
+    assert_eq!(create["status"], "CREATED(201)", "{create}");
+    assert_eq!(value(&server, "alpha", "/3303/1/5750"), "Far");
+    let delete = rest(&server, "DELETE", "/api/clients/alpha/3303/1", "");
+    assert_eq!(delete["status"], "DELETED(202)", "{delete}");
+    let create = rest(
+        &server,
+        "POST",
+        "/api/clients/alpha/3311",
+        r#"{"id":1,"resources":[{"id":5850,"kind":"singleResource","value":true,"type":"boolean"}]}"#,
     );
     assert_eq!(create["status"], "METHOD_NOT_ALLOWED(405)", "{create}");
     let delete = rest(&server, "DELETE", "/api/clients/alpha/3303/0", "");

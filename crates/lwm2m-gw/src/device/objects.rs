@@ -1,6 +1,11 @@
 //! The application objects of the simulated device: Temperature (3303), Light Control (3311)
 //! and Firmware Update (5), as [`lwm2m_client::Object`]s over one shared [`DeviceState`].
 //!
+//! Temperature is multi-instance: sensor 0 is built in, and a server may Create further
+//! simulated sensors (up to [`MAX_SENSORS`] in all; the device picks the lowest free ID when the
+//! Create names none) and Delete them again. Sensor 0 cannot be deleted (4.05): it is the one
+//! `--send-interval` reports. The only resource a server may write is Application Type (5750).
+//!
 //! The client engine owns the objects (in its tree) while the device engine changes the same
 //! state on timer ticks and finished downloads, so both hold an `Arc<Mutex<DeviceState>>`; the
 //! lock is only ever taken inside one engine call of one driver task, so it is uncontended.
@@ -35,6 +40,11 @@ const ON_OFF: u16 = 5850;
 const DIMMER: u16 = 5851;
 const ON_TIME: u16 = 5852;
 const COLOUR: u16 = 5706;
+const APPLICATION_TYPE: u16 = 5750;
+/// The longest Application Type accepted, in bytes.
+const MAX_APPLICATION_TYPE: usize = 64;
+/// Most temperature sensors (3303 instances) one device simulates, sensor 0 included.
+pub(crate) const MAX_SENSORS: usize = 16;
 /// Dimmer value of a new light (and of one whose Replace left the dimmer out).
 const FACTORY_DIMMER: i64 = 100;
 /// Colour of a new light (and of one whose Replace left the colour out).
@@ -53,6 +63,8 @@ pub(crate) struct Temperature {
     rng: ChaCha8Rng,
     /// Mean, in °C.
     base: f64,
+    /// `5750`, set by a server.
+    application_type: Option<String>,
 }
 
 /// Amplitude of the sine, °C.
@@ -66,7 +78,7 @@ impl Temperature {
     fn new(now: Instant, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let base = 18.0 + f64::from(rng.random_range(0u8..=60)) / 10.0;
-        Self { value: base, min: base, max: base, started_at: now, rng, base }
+        Self { value: base, min: base, max: base, started_at: now, rng, base, application_type: None }
     }
 
     /// The reading at `now` (rounded to 0.01 °C).
@@ -105,7 +117,10 @@ impl Light {
 /// Everything that changes on the simulated device.
 #[derive(Debug)]
 pub(crate) struct DeviceState {
-    pub(crate) temperature: Temperature,
+    /// The temperature sensors by 3303 instance ID; 0 always exists.
+    pub(crate) temperatures: BTreeMap<u16, Temperature>,
+    /// Seed of sensor 0; sensor `i` derives its own from it.
+    seed: u64,
     pub(crate) light: Light,
     pub(crate) firmware: Firmware,
     changed: VecDeque<Path>,
@@ -123,7 +138,8 @@ impl DeviceState {
     /// A device at `now` running `firmware_version`; `seed` drives the sensor noise.
     pub(crate) fn new(now: Instant, seed: u64, firmware_version: &str, update_delay: Duration) -> Self {
         Self {
-            temperature: Temperature::new(now, seed),
+            temperatures: BTreeMap::from([(0, Temperature::new(now, seed))]),
+            seed,
             light: Light {
                 on: false,
                 dimmer: FACTORY_DIMMER,
@@ -148,26 +164,43 @@ impl DeviceState {
         self.changed.pop_front().or_else(|| self.firmware.poll_changed())
     }
 
-    /// Takes a new temperature reading at `now`.
+    /// Takes a new reading of every temperature sensor at `now`.
     pub(crate) fn tick(&mut self, now: Instant) {
-        let t = &mut self.temperature;
-        let value = t.sample(now);
         let mut changed = Vec::new();
-        if value != t.value {
-            t.value = value;
-            changed.push(SENSOR_VALUE);
+        for (i, t) in &mut self.temperatures {
+            let value = t.sample(now);
+            if value != t.value {
+                t.value = value;
+                changed.push(Path::Resource(TEMPERATURE, *i, SENSOR_VALUE));
+            }
+            if value < t.min {
+                t.min = value;
+                changed.push(Path::Resource(TEMPERATURE, *i, MIN_MEASURED));
+            }
+            if value > t.max {
+                t.max = value;
+                changed.push(Path::Resource(TEMPERATURE, *i, MAX_MEASURED));
+            }
         }
-        if value < t.min {
-            t.min = value;
-            changed.push(MIN_MEASURED);
+        for path in changed {
+            self.note(path);
         }
-        if value > t.max {
-            t.max = value;
-            changed.push(MAX_MEASURED);
+    }
+
+    /// Adds temperature sensor `instance`, first reading at `now`.
+    fn add_sensor(&mut self, now: Instant, instance: u16, application_type: Option<String>) -> Result<(), ObjectError> {
+        let path = Path::Instance(TEMPERATURE, instance);
+        if self.temperatures.contains_key(&instance) {
+            return Err(bad(path, "the sensor already exists"));
         }
-        for r in changed {
-            self.note(Path::Resource(TEMPERATURE, 0, r));
+        if self.temperatures.len() >= MAX_SENSORS {
+            return Err(bad(path, "the device simulates at most 16 temperature sensors"));
         }
+        let seed = self.seed.wrapping_add(u64::from(instance).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut sensor = Temperature::new(now, seed);
+        sensor.application_type = application_type;
+        self.temperatures.insert(instance, sensor);
+        Ok(())
     }
 }
 
@@ -183,14 +216,26 @@ fn bad(path: Path, reason: &str) -> ObjectError {
     ObjectError::BadValue { path, reason: reason.to_owned() }
 }
 
-/// Objects with one fixed instance 0 refuse Create and Delete alike.
+/// Objects with one fixed instance 0 refuse Create and Delete alike (and sensor 0 its Delete).
 fn fixed_instance(object: u16, instance: u16) -> ObjectError {
     ObjectError::NotAllowed(Path::Instance(object, instance))
 }
 
-/// Temperature (3303), instance 0.
+/// Temperature (3303): sensor 0 and the sensors servers created.
 #[derive(Debug)]
 pub(crate) struct TemperatureObject(pub(crate) Shared);
+
+/// The Application Type of a Create or Write of `instance`, checked.
+fn application_type(instance: u16, value: Option<&ResourceValue>) -> Result<Option<String>, ObjectError> {
+    let path = Path::Resource(TEMPERATURE, instance, APPLICATION_TYPE);
+    match value {
+        None => Ok(None),
+        Some(ResourceValue::Single(Value::String(text))) if text.len() <= MAX_APPLICATION_TYPE => {
+            Ok(Some(text.clone()))
+        }
+        Some(_) => Err(bad(path, "application type must be a string of at most 64 bytes")),
+    }
+}
 
 impl Object for TemperatureObject {
     fn id(&self) -> u16 {
@@ -198,27 +243,28 @@ impl Object for TemperatureObject {
     }
 
     fn instances(&self) -> Vec<u16> {
-        vec![0]
+        lock(&self.0).temperatures.keys().copied().collect()
     }
 
     fn read(&self, _now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
-        if instance != 0 {
-            return None;
-        }
         let state = lock(&self.0);
-        let t = &state.temperature;
-        Some(BTreeMap::from([
+        let t = state.temperatures.get(&instance)?;
+        let mut values = BTreeMap::from([
             (SENSOR_VALUE, single(Value::Float(t.value))),
             (MIN_MEASURED, single(Value::Float(t.min))),
             (MAX_MEASURED, single(Value::Float(t.max))),
             (MIN_RANGE, single(Value::Float(-40.0))),
             (MAX_RANGE, single(Value::Float(85.0))),
             (UNITS, single(Value::String("Cel".to_owned()))),
-        ]))
+        ]);
+        if let Some(kind) = &t.application_type {
+            values.insert(APPLICATION_TYPE, single(Value::String(kind.clone())));
+        }
+        Some(values)
     }
 
     fn executables(&self, instance: u16) -> Vec<u16> {
-        if instance == 0 {
+        if lock(&self.0).temperatures.contains_key(&instance) {
             vec![RESET_MIN_MAX]
         } else {
             Vec::new()
@@ -226,13 +272,22 @@ impl Object for TemperatureObject {
     }
 
     fn write(&mut self, _now: Instant, instance: u16, changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
-        if instance != 0 {
-            return Err(not_found(TEMPERATURE, instance));
+        let mut state = lock(&self.0);
+        let sensor = state.temperatures.get_mut(&instance).ok_or_else(|| not_found(TEMPERATURE, instance))?;
+        let mut kind = sensor.application_type.clone();
+        for change in &changes {
+            match change.resource {
+                APPLICATION_TYPE => kind = application_type(instance, change.value.as_ref())?,
+                // A Replace lists the read-only resources as removed: they stay.
+                _ if change.value.is_none() => {}
+                other => return Err(ObjectError::NotAllowed(Path::Resource(TEMPERATURE, instance, other))),
+            }
         }
-        match changes.first() {
-            None => Ok(()),
-            Some(c) => Err(ObjectError::NotAllowed(Path::Resource(TEMPERATURE, 0, c.resource))),
+        if kind != sensor.application_type {
+            sensor.application_type = kind;
+            state.note(Path::Resource(TEMPERATURE, instance, APPLICATION_TYPE));
         }
+        Ok(())
     }
 
     fn execute(
@@ -242,27 +297,36 @@ impl Object for TemperatureObject {
         resource: u16,
         _arguments: &ExecuteArguments,
     ) -> Result<(), ObjectError> {
-        if instance != 0 {
-            return Err(not_found(TEMPERATURE, instance));
-        }
         if resource != RESET_MIN_MAX {
-            return Err(ObjectError::NotAllowed(Path::Resource(TEMPERATURE, 0, resource)));
+            return Err(ObjectError::NotAllowed(Path::Resource(TEMPERATURE, instance, resource)));
         }
         let mut state = lock(&self.0);
-        let value = state.temperature.value;
-        state.temperature.min = value;
-        state.temperature.max = value;
-        state.note(Path::Resource(TEMPERATURE, 0, MIN_MEASURED));
-        state.note(Path::Resource(TEMPERATURE, 0, MAX_MEASURED));
+        let sensor = state.temperatures.get_mut(&instance).ok_or_else(|| not_found(TEMPERATURE, instance))?;
+        sensor.min = sensor.value;
+        sensor.max = sensor.value;
+        state.note(Path::Resource(TEMPERATURE, instance, MIN_MEASURED));
+        state.note(Path::Resource(TEMPERATURE, instance, MAX_MEASURED));
         Ok(())
     }
 
-    fn create(&mut self, _now: Instant, instance: u16, _v: BTreeMap<u16, ResourceValue>) -> Result<(), ObjectError> {
-        Err(fixed_instance(TEMPERATURE, instance))
+    fn create(&mut self, now: Instant, instance: u16, values: BTreeMap<u16, ResourceValue>) -> Result<(), ObjectError> {
+        let mut kind = None;
+        for (resource, value) in &values {
+            match *resource {
+                APPLICATION_TYPE => kind = application_type(instance, Some(value))?,
+                other => return Err(ObjectError::NotAllowed(Path::Resource(TEMPERATURE, instance, other))),
+            }
+        }
+        lock(&self.0).add_sensor(now, instance, kind)
     }
 
     fn delete(&mut self, instance: u16) -> Result<(), ObjectError> {
-        Err(fixed_instance(TEMPERATURE, instance))
+        if instance == 0 {
+            // The built-in sensor, reported by Send: protected.
+            return Err(fixed_instance(TEMPERATURE, 0));
+        }
+        let mut state = lock(&self.0);
+        state.temperatures.remove(&instance).map(|_| ()).ok_or_else(|| not_found(TEMPERATURE, instance))
     }
 
     fn poll_changed(&mut self) -> Option<Path> {
@@ -490,7 +554,7 @@ mod tests {
         let mut seen = Vec::new();
         for minute in 1..=10 {
             lock(&s).tick(now + Duration::from_secs(60 * minute));
-            seen.push(lock(&s).temperature.value());
+            seen.push(lock(&s).temperatures[&0].value());
         }
         seen.dedup();
         assert!(seen.len() > 5, "the reading moves: {seen:?}");
@@ -503,8 +567,37 @@ mod tests {
         assert!(seen.iter().all(|v| v >= min && v <= max));
         assert!(std::iter::from_fn(|| object.poll_changed()).any(|p| p == Path::Resource(TEMPERATURE, 0, 5700)));
         object.execute(now, 0, RESET_MIN_MAX, &ExecuteArguments::new()).expect("reset");
-        let t = &lock(&s).temperature;
+        let t = &lock(&s).temperatures[&0];
         assert_eq!((t.min, t.max), (t.value, t.value));
+    }
+
+    #[test]
+    fn servers_create_and_delete_further_sensors_but_not_sensor_0() {
+        let now = Instant::now();
+        let s = shared(now);
+        let mut object = TemperatureObject(s.clone());
+        let kind = BTreeMap::from([(APPLICATION_TYPE, single(Value::String("fridge".into())))]);
+        object.create(now, 3, kind).expect("a new sensor");
+        assert_eq!(object.instances(), vec![0, 3]);
+        let values = object.read(now, 3).expect("sensor 3");
+        assert_eq!(values.get(&APPLICATION_TYPE), Some(&single(Value::String("fridge".into()))));
+        assert!(matches!(values.get(&SENSOR_VALUE), Some(ResourceValue::Single(Value::Float(_)))));
+        assert_eq!(object.executables(3), vec![RESET_MIN_MAX]);
+        lock(&s).tick(now + Duration::from_secs(90));
+        let moved = std::iter::from_fn(|| object.poll_changed()).any(|p| p == Path::Resource(TEMPERATURE, 3, 5700));
+        assert!(moved, "sensor 3 takes readings too");
+
+        assert!(matches!(object.create(now, 3, BTreeMap::new()), Err(ObjectError::BadValue { .. })));
+        let units = BTreeMap::from([(UNITS, single(Value::String("K".into())))]);
+        assert!(matches!(object.create(now, 4, units), Err(ObjectError::NotAllowed(_))));
+        object.delete(3).expect("delete sensor 3");
+        assert_eq!(object.delete(3), Err(ObjectError::NotFound(Path::Instance(TEMPERATURE, 3))));
+        assert_eq!(object.delete(0), Err(ObjectError::NotAllowed(Path::Instance(TEMPERATURE, 0))));
+        assert_eq!(object.instances(), vec![0]);
+        for i in 1..MAX_SENSORS {
+            object.create(now, u16::try_from(i).expect("small"), BTreeMap::new()).expect("room for more");
+        }
+        assert!(matches!(object.create(now, 99, BTreeMap::new()), Err(ObjectError::BadValue { .. })));
     }
 
     #[test]
