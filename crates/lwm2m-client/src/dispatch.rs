@@ -456,6 +456,9 @@ fn execute(ctx: &mut DmContext<'_>, request: &Request, o: u16, i: u16, r: u16) -
     Ok(Response::new(Code::CHANGED))
 }
 
+/// The reserved instance ID a Create payload uses for "the client picks the ID".
+const PLACEHOLDER_INSTANCE: u16 = u16::MAX;
+
 fn create(ctx: &mut DmContext<'_>, request: &Request, o: u16, outcome: &mut DmOutcome) -> Result<Response, DmError> {
     let path = Path::Object(o);
     ctx.check(&path, Right::Create)?;
@@ -476,11 +479,32 @@ fn create(ctx: &mut DmContext<'_>, request: &Request, o: u16, outcome: &mut DmOu
         let Some(&i) = record.path.path.ids().get(1) else { continue };
         by_instance.entry(i).or_default().push(record);
     }
+    let existing = ctx.tree.object(o).map(|obj| obj.instances()).unwrap_or_default();
+    // Instance 65535 is reserved: a payload naming it leaves the ID to the client (LwM2M CBOR,
+    // and SenML from servers that use it as the placeholder too).
+    let mut picked = picked;
+    if let Some(records) = by_instance.remove(&PLACEHOLDER_INSTANCE) {
+        let free = (0..PLACEHOLDER_INSTANCE)
+            .find(|i| !existing.contains(i) && !by_instance.contains_key(i))
+            .ok_or_else(|| DmError::BadRequest("no free instance id".to_owned()))?;
+        let records = records
+            .into_iter()
+            .map(|mut record| {
+                let mut ids = record.path.path.ids();
+                if let Some(instance) = ids.get_mut(1) {
+                    *instance = free;
+                }
+                record.path.path = Path::from_ids(&ids).unwrap_or(record.path.path);
+                record
+            })
+            .collect();
+        by_instance.insert(free, records);
+        picked = Some(free);
+    }
     if by_instance.is_empty() {
         // An empty payload creates instance `free` with no resources.
         by_instance.insert(picked.unwrap_or(free), Vec::new());
     }
-    let existing = ctx.tree.object(o).map(|obj| obj.instances()).unwrap_or_default();
     let single = ctx.tree.registry().object(o).is_some_and(|m| !m.multiple);
     for i in by_instance.keys() {
         if existing.contains(i) || (single && (!existing.is_empty() || *i != 0 || by_instance.len() > 1)) {

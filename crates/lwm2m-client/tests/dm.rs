@@ -115,6 +115,20 @@ fn execute_create_delete_and_their_errors() {
     support::answer(&mut sim, server, &peer, token, Response::new(Code::CHANGED));
     assert_eq!(ask(&mut sim, server, client, get("/3303/5/5750", None)).payload, b"K");
     assert_eq!(ask(&mut sim, server, client, create).code, Code::BAD_REQUEST, "instance exists");
+    // The reserved instance ID 65535 leaves the choice to the client: Location-Path.
+    let body = br#"[{"n":"/3303/65535/5750","vs":"P"}]"#;
+    let placeholder = Request::post("/3303").with_payload(ContentFormat::SENML_JSON, body.to_vec());
+    let r = ask(&mut sim, server, client, placeholder);
+    assert_eq!(r.code, Code::CREATED);
+    let location: Vec<&[u8]> = r.options.get_all(OptionNumber::LOCATION_PATH).collect();
+    assert_eq!(location, [b"3303".as_slice(), b"1".as_slice()], "the lowest free id");
+    let (peer, token, _update) = next_request(&mut sim, server);
+    support::answer(&mut sim, server, &peer, token, Response::new(Code::CHANGED));
+    assert_eq!(ask(&mut sim, server, client, get("/3303/1/5750", None)).payload, b"P");
+    assert_eq!(ask(&mut sim, server, client, get("/3303/65535", None)).code, Code::NOT_FOUND);
+    assert_eq!(ask(&mut sim, server, client, Request::delete("/3303/1")).code, Code::DELETED);
+    let (peer, token, _update) = next_request(&mut sim, server);
+    support::answer(&mut sim, server, &peer, token, Response::new(Code::CHANGED));
 
     // Create with the ID left to the client (TLV without instance wrapper): Location-Path.
     let tlv = lwm2m::format::encode(

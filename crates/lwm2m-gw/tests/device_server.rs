@@ -438,6 +438,12 @@ fn the_server_creates_and_deletes_temperature_sensors_and_the_registration_follo
     assert_eq!(picked["location"], "/3303/2", "{picked}");
     wait_until("/3303/2 in the registration", || has("/3303/2"));
     assert_eq!(Pair::text(&pair.read("read the picked sensor", "/3303/2/5750")), "oven");
+    // The same in the negotiated format (SenML CBOR, instance 65535 as the placeholder).
+    let picked = pair.call("create without id", "POST", "/3303", Some(unnamed));
+    assert_eq!(picked["status"], "CREATED(201)", "{picked}");
+    assert_eq!(picked["location"], "/3303/3", "{picked}");
+    wait_until("/3303/3 in the registration", || has("/3303/3"));
+    assert!(!has("/3303/65535"));
 
     // Delete: 2.02, then 4.04; sensor 0 is protected (4.05).
     pair.expect("delete", "DELETE", "/3303/1", None, "DELETED(202)");
