@@ -157,8 +157,10 @@ fn local_bind(server: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<UdpSocket> {
-    UdpSocket::bind(addr).await.with_context(|| format!("cannot bind {what} socket {addr}"))
+/// Binds a socket; `recv_buffer` asks the kernel for a larger receive buffer (south faces
+/// take bursts of End-Devices registering at once).
+async fn bind(addr: SocketAddr, what: &str, recv_buffer: Option<usize>) -> anyhow::Result<UdpSocket> {
+    transport::udp::bind(addr, recv_buffer).with_context(|| format!("cannot bind {what} socket {addr}"))
 }
 
 fn drain(engine: &mut Secured<FaceEngine>) {
@@ -236,14 +238,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut running = Vec::new();
     let mut lines = Vec::new();
     if let Some(addr) = settings.south_coap {
-        let socket = bind(addr, "south").await?;
+        let socket = bind(addr, "south", Some(transport::udp::SERVER_RECV_BUFFER)).await?;
         let engine = Secured::Plain(FaceEngine::new(hub.clone(), Outlet::SouthPlain));
         let driver = start_driver(&hub, Outlet::SouthPlain, engine, socket)?;
         lines.push(format!("south listening on {}", driver.handle.local_addr()));
         running.push(driver);
     }
     if let Some(addr) = settings.south_coaps {
-        let socket = bind(addr, "south-dtls").await?;
+        let socket = bind(addr, "south-dtls", Some(transport::udp::SERVER_RECV_BUFFER)).await?;
         let keys: BTreeMap<String, Vec<u8>> =
             settings.south_keys.iter().map(|k| (k.identity.clone(), k.key.clone())).collect();
         let certificate = settings.south_x509.as_ref().map(|p| read_certificate(p, "south.x509")).transpose()?;
@@ -263,7 +265,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     for north in &settings.north {
         let outlet = Outlet::North(north.addr);
-        let socket = bind(local_bind(north.addr), "north").await?;
+        let socket = bind(local_bind(north.addr), "north", None).await?;
         let inner = FaceEngine::new(hub.clone(), outlet);
         let credentials = match &north.security {
             NorthSecurity::NoSec => None,

@@ -181,8 +181,11 @@ fn data_dir(args: &ServerArgs) -> PathBuf {
     PathBuf::from("lwm2m-gw-data")
 }
 
+/// Binds a server socket with a large receive buffer, so a thousand clients registering at
+/// once do not overflow the kernel's default one.
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<UdpSocket> {
-    UdpSocket::bind(addr).await.with_context(|| format!("cannot bind {what} socket {addr}"))
+    transport::udp::bind(addr, Some(transport::udp::SERVER_RECV_BUFFER))
+        .with_context(|| format!("cannot bind {what} socket {addr}"))
 }
 
 fn server_config(args: &ServerArgs) -> ServerConfig {
