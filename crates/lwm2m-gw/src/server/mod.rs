@@ -240,6 +240,8 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
 
     let mut started = Started { faces: Vec::new(), bootstrap: Vec::new(), tasks: Vec::new() };
     let (moves, moved) = mpsc::channel(MOVES_BUFFER);
+    // With one face there is nobody to tell.
+    let several_faces = args.coap.0.is_some() && args.coaps.0.is_some();
     let mut face_names = Vec::new();
     let new_face = |name: &'static str| {
         let mut server = Server::new(server_config(args), Registry::bundled(), seed());
@@ -272,7 +274,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        ServerFace::new(server, name, store.clone(), events.clone(), Some(moves.clone()))
+        ServerFace::new(server, name, store.clone(), events.clone(), several_faces.then(|| moves.clone()))
     };
     let mut lines = Vec::new();
     if let Some(addr) = args.coap.0 {
