@@ -315,7 +315,8 @@ impl<E: Engine, H: FnMut(&mut E)> Driver<E, H> {
     fn on_received(&mut self, first: io::Result<(usize, SocketAddr)>) -> Result<(), DriverError> {
         let now = now();
         let mut received = first;
-        for _ in 0..self.config.max_datagrams_per_wake.max(1) {
+        let mut budget = self.config.max_datagrams_per_wake.max(1);
+        loop {
             match received {
                 Ok((len, from)) if len >= self.recv_buf.len() => {
                     Counters::bump(&self.counters.datagrams_oversized);
@@ -333,9 +334,13 @@ impl<E: Engine, H: FnMut(&mut E)> Driver<E, H> {
                 }
                 Err(source) => return Err(DriverError::Recv { local: self.local_addr, source }),
             }
+            budget -= 1;
+            if budget == 0 {
+                // Read nothing more: a datagram taken now would have no turn to be handled.
+                return Ok(());
+            }
             received = self.socket.try_recv_from(&mut self.recv_buf);
         }
-        Ok(())
     }
 
     /// Fires a due deadline, sends (bounded), runs the hook, sends again with what budget is
