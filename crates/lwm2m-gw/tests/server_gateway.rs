@@ -73,3 +73,29 @@ fn end_devices_are_clients_reached_through_their_gateway() {
     assert_eq!(notification["res"], "/3303/0/5700");
     assert_eq!(notification["val"]["value"], "7.5");
 }
+
+#[test]
+fn end_devices_come_back_after_a_server_restart_without_waiting_for_an_update() {
+    let dir = temp_dir("gateway-restart");
+    let gw = Gw::start(&dir);
+    let device = Device::start(plain_endpoint(), gw.addr("coap"), gateway_values());
+    device.register("gw-2", LINKS, 3600);
+    device.registered().expect("register is accepted");
+    let listed = |gw: &Gw| gw.http("GET", "/api/clients/urn:dev:0001", None, "").0 == 200;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !listed(&gw) {
+        assert!(std::time::Instant::now() < deadline, "the end device is listed before the restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    gw.terminate();
+
+    // The gateway sends no Update (lifetime 3600 s): the server reads /25 on its own.
+    let gw = Gw::start(&dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !listed(&gw) {
+        assert!(std::time::Instant::now() < deadline, "the end device comes back after the restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let read = gw.get_json("/api/clients/urn:dev:0001/3/0/0?format=SENML_JSON");
+    assert_eq!(read["content"]["value"], "Sensor Co", "reached through the restored gateway: {read}");
+}

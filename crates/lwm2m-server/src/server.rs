@@ -156,7 +156,7 @@ impl Server {
             .by_endpoint(endpoint)
             .filter(|reg| reg.peer.identity.as_deref().is_some_and(|identity| info.matches(identity)))
             .map(|reg| reg.id.clone());
-        if let Some(registration) = secured.and_then(|id| self.remove_registration(&id)) {
+        if let Some(registration) = secured.and_then(|id| self.discard_registration(&id)) {
             self.events.push_back(ServerEvent::Deregistered { registration });
         }
         Some(info)
@@ -264,10 +264,25 @@ impl Server {
         Ok(id)
     }
 
+    /// Ends the registration of `endpoint` as a De-register from the client would: its
+    /// observations are passively cancelled, its requests fail, its End-Devices are removed,
+    /// and [`ServerEvent::Deregistered`] is emitted. Nothing is sent to the client. Returns the
+    /// registration, or `None` when `endpoint` has none here (End-Device names included).
+    pub fn remove_registration(&mut self, now: Instant, endpoint: &EndpointName) -> Option<Registration> {
+        let id = self.directory.by_endpoint(endpoint)?.id.clone();
+        let registration = self.discard_registration(&id)?;
+        tracing::debug!(%endpoint, %id, "registration removed");
+        self.events.push_back(ServerEvent::Deregistered { registration: registration.clone() });
+        self.process_endpoint_events(now);
+        Some(registration)
+    }
+
     /// Puts back a registration kept by the application across a restart (same ID, lifetime
     /// and object list), with its expiry timer armed from `registration.updated_at`. Refused
     /// when the directory is full or the endpoint or ID is already registered. No event is
-    /// emitted; a gateway's End-Devices are learnt again at its next Update.
+    /// emitted for the registration itself. A gateway's `/25` is observed again right away
+    /// (queued until it wakes up in queue mode), so its End-Devices come back with
+    /// [`ServerEvent::EndDeviceRegistered`] events without waiting for its next Update.
     pub fn restore_registration(&mut self, now: Instant, registration: Registration) -> Result<(), RegistrationError> {
         if self.directory.get(&registration.id).is_some()
             || self.directory.by_endpoint(&registration.endpoint).is_some()
@@ -277,7 +292,10 @@ impl Server {
         if self.directory.len() >= self.config.max_registrations {
             return Err(RegistrationError::DirectoryFull { limit: self.config.max_registrations });
         }
+        let id = registration.id.clone();
         self.install(now, registration);
+        self.read_gateway_object(now, &id);
+        self.process_endpoint_events(now);
         Ok(())
     }
 
@@ -503,7 +521,7 @@ impl Server {
                 break id;
             }
         };
-        let replaced = old.and_then(|old| self.remove_registration(&old));
+        let replaced = old.and_then(|old| self.discard_registration(&old));
         let registration = Registration::new(id.clone(), peer.clone(), params, objects, now);
         self.install(now, registration.clone());
         tracing::debug!(endpoint = %registration.endpoint, %id, "registered");
@@ -585,7 +603,7 @@ impl Server {
             None => RegistrationError::UnknownRegistration(id.to_string()),
             Some(reg) if reg.peer.identity != peer.identity => RegistrationError::IdentityMismatch { id },
             Some(_) => {
-                if let Some(registration) = self.remove_registration(&id) {
+                if let Some(registration) = self.discard_registration(&id) {
                     self.events.push_back(ServerEvent::Deregistered { registration });
                 }
                 return (Response::new(Code::DELETED), None);
@@ -622,7 +640,7 @@ impl Server {
 
     /// Removes a registration with everything tied to it: observations (passively cancelled,
     /// so the client's next notification gets RST), requests (failed), End-Devices (removed).
-    fn remove_registration(&mut self, id: &RegistrationId) -> Option<Registration> {
+    fn discard_registration(&mut self, id: &RegistrationId) -> Option<Registration> {
         let registration = self.directory.remove(id)?;
         self.deadlines.remove(&Timer::Expiry(id.clone()));
         self.deadlines.remove(&Timer::Sleep(id.clone()));
@@ -879,7 +897,7 @@ impl Server {
     fn on_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
             Timer::Expiry(id) => {
-                if let Some(registration) = self.remove_registration(&id) {
+                if let Some(registration) = self.discard_registration(&id) {
                     tracing::info!(endpoint = %registration.endpoint, %id, "registration expired");
                     self.events.push_back(ServerEvent::Expired { registration });
                 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use coap::{Code, ContentFormat, Endpoint, Peer, Request, Response, Token};
 use lwm2m::format::{self, Record};
 use lwm2m::{PrefixedPath, Registry, Value};
-use lwm2m_server::{Content, DmRequest, RequestOptions, ServerEvent};
+use lwm2m_server::{Content, DmRequest, RequestOptions, Server, ServerConfig, ServerEvent};
 use sim::Node;
 use support::{ep, options, uri_path, World};
 
@@ -142,4 +142,53 @@ fn an_update_of_the_gateway_rereads_25_and_de_register_removes_its_end_devices()
         "{events:?}"
     );
     assert_eq!(w.server().end_devices().count(), 0);
+}
+
+#[test]
+fn removing_a_gateway_registration_ends_it_like_a_de_register() {
+    let (mut w, c, id, _, _) = gateway(55);
+    w.events();
+    let now = w.now();
+    assert_eq!(w.server().remove_registration(now, &ep("urn:dev:001234")), None, "an End-Device is no registration");
+    let removed = w.server().remove_registration(now, &ep("gw")).expect("gw is registered");
+    assert_eq!(removed.id.as_str(), id);
+    let events = w.events();
+    assert!(
+        matches!(&events[..], [ServerEvent::EndDeviceRemoved { .. }, ServerEvent::Deregistered { registration }]
+        if registration.id.as_str() == id),
+        "{events:?}"
+    );
+    assert_eq!(w.server().registration(&ep("gw")), None);
+    assert_eq!(w.server().end_devices().count(), 0);
+    assert_eq!(w.server().remove_registration(now, &ep("gw")), None, "already gone");
+    assert!(w.events().is_empty());
+    assert_eq!(w.request(c, Request::post(&format!("/rd/{id}"))).code, Code::NOT_FOUND, "nothing to update");
+}
+
+#[test]
+fn a_restored_gateway_registration_observes_25_again_so_its_end_devices_come_back() {
+    let (mut w, c, id, _, _) = gateway(56);
+    w.events();
+    let kept = w.server().registration(&ep("gw")).cloned().expect("registered");
+    // The server restarts: a fresh engine at the same address, the registration put back.
+    let server = w.server;
+    w.sim[server].server = Server::new(ServerConfig::default(), Registry::bundled(), [9; 32]);
+    let now = w.now();
+    w.server().restore_registration(now, kept).expect("restored");
+    assert_eq!(w.server().end_devices().count(), 0, "unknown until /25 is read");
+
+    let (peer, token, got, observe) = w.next_request(c, Duration::from_secs(5));
+    assert!(observe, "the restored gateway's /25 is observed again without waiting for an Update");
+    assert_eq!(got.path(), "/25");
+    let object = gateway_object(&[(0, "urn:dev:001234", "d01", "</3/0>;ver=1.2,</3303/0>")]);
+    w.answer(c, &peer, token, Response::content(ContentFormat::SENML_CBOR, object));
+    w.settle();
+    let events = w.events();
+    assert!(
+        matches!(&events[..], [ServerEvent::EndDeviceRegistered { gateway, end_device }]
+        if gateway == &ep("gw") && end_device.prefix.as_str() == "d01"),
+        "{events:?}"
+    );
+    assert_eq!(w.server().end_device(&ep("urn:dev:001234")).map(|d| d.gateway.clone()), Some(ep("gw")));
+    assert_eq!(w.server().registration(&ep("gw")).map(|r| r.id.as_str().to_owned()), Some(id));
 }

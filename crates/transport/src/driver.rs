@@ -7,6 +7,11 @@
 //! only place in the workspace that reads the clock: `now` is
 //! `tokio::time::Instant::now().into_std()`, so `tokio::time::pause()` drives it too.
 //!
+//! Each driver owns one receive buffer of [`DriverConfig::recv_buffer_size`] bytes. The kernel
+//! silently truncates a datagram longer than the buffer, so a datagram that fills the buffer is
+//! never parsed: it is counted in [`DriverStats::datagrams_oversized`] and dropped (a CON sender
+//! retransmits and eventually gives up; a DTLS record that was cut would fail its MAC anyway).
+//!
 //! Socket errors that concern one datagram or one remote (ICMP errors reported by
 //! `recv_from`/`send_to`, see [`crate::udp`]) are counted and ignored; any other receive error
 //! ends the task with [`DriverError`].
@@ -39,6 +44,13 @@ pub struct DriverConfig {
     pub max_commands_per_wake: usize,
     /// Datagrams sent per wake; the rest go out on the next turn of the loop.
     pub max_transmits_per_wake: usize,
+    /// Bytes of the receive buffer (allocated once per driver). The largest datagram accepted is
+    /// one byte shorter: a datagram that fills the buffer may have been truncated by the kernel,
+    /// so it is counted in [`DriverStats::datagrams_oversized`] and dropped, never parsed.
+    /// The default, 65 536, accepts any UDP datagram; a socket that only ever gets MTU-sized
+    /// datagrams (a device talking to one server that uses block-wise transfers) can use a
+    /// few KiB, which matters with thousands of drivers in one process.
+    pub recv_buffer_size: usize,
 }
 
 impl Default for DriverConfig {
@@ -48,6 +60,7 @@ impl Default for DriverConfig {
             max_datagrams_per_wake: 64,
             max_commands_per_wake: 64,
             max_transmits_per_wake: 256,
+            recv_buffer_size: DEFAULT_RECV_BUFFER_SIZE,
         }
     }
 }
@@ -57,6 +70,8 @@ impl Default for DriverConfig {
 pub struct DriverStats {
     /// Datagrams received and handed to the engine.
     pub datagrams_received: u64,
+    /// Datagrams that filled the receive buffer (possibly truncated), dropped unparsed.
+    pub datagrams_oversized: u64,
     /// Datagrams sent.
     pub datagrams_sent: u64,
     /// Receive errors ignored (ICMP errors and the like).
@@ -68,6 +83,7 @@ pub struct DriverStats {
 #[derive(Debug, Default)]
 struct Counters {
     datagrams_received: AtomicU64,
+    datagrams_oversized: AtomicU64,
     datagrams_sent: AtomicU64,
     recv_errors_ignored: AtomicU64,
     send_errors: AtomicU64,
@@ -81,6 +97,7 @@ impl Counters {
     fn snapshot(&self) -> DriverStats {
         DriverStats {
             datagrams_received: self.datagrams_received.load(Ordering::Relaxed),
+            datagrams_oversized: self.datagrams_oversized.load(Ordering::Relaxed),
             datagrams_sent: self.datagrams_sent.load(Ordering::Relaxed),
             recv_errors_ignored: self.recv_errors_ignored.load(Ordering::Relaxed),
             send_errors: self.send_errors.load(Ordering::Relaxed),
@@ -217,8 +234,12 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// Largest UDP payload plus one, so a full buffer would reveal truncation.
-const RECV_BUFFER: usize = 65_536;
+/// Default receive buffer: larger than any UDP payload (65 527 bytes over IPv6), so it never
+/// fills.
+pub const DEFAULT_RECV_BUFFER_SIZE: usize = 65_536;
+
+/// Smallest receive buffer used, whatever the configuration says.
+const MIN_RECV_BUFFER_SIZE: usize = 64;
 
 impl<E: Engine, H: FnMut(&mut E)> Driver<E, H> {
     /// A driver for `engine` on `socket`; `hook` runs after every step.
@@ -236,9 +257,9 @@ impl<E: Engine, H: FnMut(&mut E)> Driver<E, H> {
             hook,
             commands: rx,
             shutdown: shutdown_rx,
+            recv_buf: vec![0; config.recv_buffer_size.max(MIN_RECV_BUFFER_SIZE)],
             config,
             counters,
-            recv_buf: vec![0; RECV_BUFFER],
             send_buf: Vec::with_capacity(2048),
         };
         Ok((driver, handle))
@@ -294,8 +315,13 @@ impl<E: Engine, H: FnMut(&mut E)> Driver<E, H> {
     fn on_received(&mut self, first: io::Result<(usize, SocketAddr)>) -> Result<(), DriverError> {
         let now = now();
         let mut received = first;
-        for _ in 0..self.config.max_datagrams_per_wake.max(1) {
+        let mut budget = self.config.max_datagrams_per_wake.max(1);
+        loop {
             match received {
+                Ok((len, from)) if len >= self.recv_buf.len() => {
+                    Counters::bump(&self.counters.datagrams_oversized);
+                    debug!(local = %self.local_addr, %from, buffer = self.recv_buf.len(), "datagram filled the receive buffer; dropped");
+                }
                 Ok((len, from)) => {
                     Counters::bump(&self.counters.datagrams_received);
                     let datagram = self.recv_buf.get(..len).unwrap_or(&[]);
@@ -308,9 +334,13 @@ impl<E: Engine, H: FnMut(&mut E)> Driver<E, H> {
                 }
                 Err(source) => return Err(DriverError::Recv { local: self.local_addr, source }),
             }
+            budget -= 1;
+            if budget == 0 {
+                // Read nothing more: a datagram taken now would have no turn to be handled.
+                return Ok(());
+            }
             received = self.socket.try_recv_from(&mut self.recv_buf);
         }
-        Ok(())
     }
 
     /// Fires a due deadline, sends (bounded), runs the hook, sends again with what budget is

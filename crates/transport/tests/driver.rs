@@ -174,3 +174,46 @@ async fn commands_return_values_and_fail_once_the_driver_stopped() {
     assert_eq!(handle.call(|_, _| ()).await, Err(transport::DriverClosed));
     assert_eq!(handle.try_send(|_, _| ()), Err(transport::TrySendError::Closed));
 }
+
+#[tokio::test]
+async fn a_datagram_that_fills_the_receive_buffer_is_counted_and_dropped_not_parsed_truncated() {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let config = DriverConfig { recv_buffer_size: 512, ..DriverConfig::default() };
+    let (handle, _task) = transport::spawn(Echo::default(), socket, |_: &mut Echo| {}, config).expect("spawn");
+    let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    for len in [2000, 512, 511] {
+        peer.send_to(&vec![0xab; len], handle.local_addr()).await.expect("send");
+    }
+    let received = wait_for(&handle, LIMIT, |e: &mut Echo| {
+        (!e.received.is_empty()).then(|| e.received.iter().map(|(_, d)| d.len()).collect::<Vec<_>>())
+    })
+    .await;
+    assert_eq!(received, Some(vec![511]), "only the datagram shorter than the buffer reached the engine");
+    let stats = handle.stats();
+    assert_eq!((stats.datagrams_oversized, stats.datagrams_received), (2, 1), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_longer_than_one_wake_reaches_the_engine_in_full() {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let config = DriverConfig { max_datagrams_per_wake: 4, ..DriverConfig::default() };
+    let (handle, _task) = transport::spawn(Echo::default(), socket, |_: &mut Echo| {}, config).expect("spawn");
+    // Park the driver (blocking its worker thread) so the whole burst waits in the socket buffer.
+    let (release, parked) = std::sync::mpsc::channel::<()>();
+    handle
+        .send(move |_, _| {
+            let _ = parked.recv_timeout(Duration::from_secs(5));
+        })
+        .await
+        .expect("driver");
+    let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    for i in 0..100u8 {
+        peer.send_to(&[i], handle.local_addr()).await.expect("send");
+    }
+    release.send(()).expect("parked");
+    let received = wait_for(&handle, LIMIT, |e: &mut Echo| (e.received.len() >= 100).then_some(e.received.len())).await;
+    let got = handle.call(|e, _| e.received.iter().map(|(_, d)| d[0]).collect::<Vec<u8>>()).await.expect("driver");
+    assert_eq!(received, Some(100), "every datagram of the burst was handled, in order: {got:?}");
+    assert_eq!(got, (0..100).collect::<Vec<u8>>());
+    assert_eq!(handle.stats().datagrams_received, 100);
+}

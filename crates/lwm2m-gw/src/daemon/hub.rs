@@ -8,7 +8,9 @@
 //!
 //! After every input the hub drains the gateway: events first (state persisted to the
 //! [`GatewayStore`] before any datagram of the step can leave), then transmits, sorted into
-//! one bounded queue per [`Outlet`]. Drivers whose queue got datagrams are woken with an empty
+//! one bounded queue per [`Outlet`]. When the state cannot be written, the datagrams of the
+//! step are dropped instead of queued, and so are those of every later step until a write
+//! succeeds (see [`Hub::step`]). Drivers whose queue got datagrams are woken with an empty
 //! command, and the one driver that keeps the gateway's timer (the first south socket) is woken
 //! when the deadline moved earlier than the one it sleeps on.
 
@@ -67,6 +69,10 @@ pub(crate) struct Hub {
     bound_names: HashSet<String>,
     /// End-Devices known from earlier runs, as stored at start.
     remembered: BTreeMap<String, KnownEndDevice>,
+    /// The gateway state changed and is not on disk yet: nothing may leave.
+    state_unsaved: bool,
+    /// Failed writes of the gateway state.
+    state_write_failures: u64,
     buf: Vec<u8>,
 }
 
@@ -113,6 +119,8 @@ impl Hub {
             psk_identities,
             bound_names: HashSet::new(),
             remembered: BTreeMap::new(),
+            state_unsaved: false,
+            state_write_failures: 0,
             buf: Vec::with_capacity(2048),
         }
     }
@@ -147,6 +155,11 @@ impl Hub {
         self.dropped
     }
 
+    /// Failed writes of the gateway state so far.
+    pub(crate) fn state_write_failures(&self) -> u64 {
+        self.state_write_failures
+    }
+
     /// Sets the waker of `outlet`'s driver.
     pub(crate) fn set_waker(&mut self, outlet: Outlet, waker: Waker) {
         self.wakers.insert(outlet, waker);
@@ -169,7 +182,23 @@ impl Hub {
         while let Some(event) = self.gateway.poll_event() {
             self.on_event(now, event);
         }
+        if self.state_unsaved {
+            self.save_state();
+        }
+        // A datagram of this step may acknowledge what changed the state (a prefix handed to
+        // a new End-Device, a reporting setting written by a server): it must not leave before
+        // the state is on disk, or a restart would forget what the peer was told. So while the
+        // state is unsaved every datagram is dropped. Peers retransmit their CON requests; the
+        // CoAP layer answers a retransmission from its cache without changing the state again,
+        // which is why the write is retried at every step (above) rather than only on
+        // `StateChanged`, and why steps that changed nothing are held back too. The gateway's
+        // own CON requests are retransmitted by its endpoint.
+        let hold_back = self.state_unsaved;
         while let Some((face, transmit)) = self.gateway.poll_transmit(now, &mut self.buf) {
+            if hold_back {
+                self.dropped += 1;
+                continue;
+            }
             let outlet = self.route(face, &transmit.peer);
             let datagram = self.buf.get(..transmit.len).unwrap_or_default().to_vec();
             match self.queues.get_mut(&outlet) {
@@ -244,6 +273,21 @@ impl Hub {
         }
     }
 
+    /// Writes the gateway state; on failure it stays unsaved and the failure is counted.
+    fn save_state(&mut self) {
+        match self.store.save_state(self.gateway.state()) {
+            Ok(()) => self.state_unsaved = false,
+            Err(error) => {
+                self.state_write_failures += 1;
+                tracing::error!(
+                    error = %format!("{:#}", anyhow::Error::from(error)),
+                    failures = self.state_write_failures,
+                    "gateway state not persisted; this step's datagrams are dropped"
+                );
+            }
+        }
+    }
+
     fn remember(&self, endpoint: &str, prefix: &str, connected: bool, now: Instant) {
         let device = KnownEndDevice {
             endpoint: endpoint.to_owned(),
@@ -259,10 +303,9 @@ impl Hub {
     fn on_event(&mut self, now: Instant, event: GatewayEvent) {
         match event {
             GatewayEvent::StateChanged => {
+                // Written once per step, after every event (see `step`).
+                self.state_unsaved = true;
                 let state = self.gateway.state();
-                if let Err(error) = self.store.save_state(state) {
-                    tracing::error!(error = %format!("{:#}", anyhow::Error::from(error)), "gateway state not persisted");
-                }
                 if let Err(error) = self.store.retain_end_devices(|ep| state.prefixes.contains_key(ep)) {
                     tracing::error!(error = %error, "forgotten end devices not removed from the store");
                 }

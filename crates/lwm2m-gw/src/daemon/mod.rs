@@ -157,8 +157,10 @@ fn local_bind(server: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<UdpSocket> {
-    UdpSocket::bind(addr).await.with_context(|| format!("cannot bind {what} socket {addr}"))
+/// Binds a socket; `recv_buffer` asks the kernel for a larger receive buffer (south faces
+/// take bursts of End-Devices registering at once).
+async fn bind(addr: SocketAddr, what: &str, recv_buffer: Option<usize>) -> anyhow::Result<UdpSocket> {
+    transport::udp::bind(addr, recv_buffer).with_context(|| format!("cannot bind {what} socket {addr}"))
 }
 
 fn drain(engine: &mut Secured<FaceEngine>) {
@@ -236,14 +238,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut running = Vec::new();
     let mut lines = Vec::new();
     if let Some(addr) = settings.south_coap {
-        let socket = bind(addr, "south").await?;
+        let socket = bind(addr, "south", Some(transport::udp::SERVER_RECV_BUFFER)).await?;
         let engine = Secured::Plain(FaceEngine::new(hub.clone(), Outlet::SouthPlain));
         let driver = start_driver(&hub, Outlet::SouthPlain, engine, socket)?;
         lines.push(format!("south listening on {}", driver.handle.local_addr()));
         running.push(driver);
     }
     if let Some(addr) = settings.south_coaps {
-        let socket = bind(addr, "south-dtls").await?;
+        let socket = bind(addr, "south-dtls", Some(transport::udp::SERVER_RECV_BUFFER)).await?;
         let keys: BTreeMap<String, Vec<u8>> =
             settings.south_keys.iter().map(|k| (k.identity.clone(), k.key.clone())).collect();
         let certificate = settings.south_x509.as_ref().map(|p| read_certificate(p, "south.x509")).transpose()?;
@@ -263,7 +265,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     for north in &settings.north {
         let outlet = Outlet::North(north.addr);
-        let socket = bind(local_bind(north.addr), "north").await?;
+        let socket = bind(local_bind(north.addr), "north", None).await?;
         let inner = FaceEngine::new(hub.clone(), outlet);
         let credentials = match &north.security {
             NorthSecurity::NoSec => None,
@@ -360,13 +362,11 @@ mod tests {
     const TWO_SERVERS: &str = "[gateway]\nendpoint = \"gw1\"\n[south]\ncoap = \"127.0.0.1:0\"\n\
         [[north]]\nuri = \"coap://127.0.0.1:6001\"\n[[north]]\nuri = \"coap://127.0.0.1:6002\"\n";
 
-    #[test]
-    fn each_register_leaves_on_the_socket_of_its_own_server() {
+    /// A hub for two distant servers and a plain south socket, its store in `dir`.
+    fn test_hub(dir: &Path, now: Instant) -> (SharedHub, Arc<GatewayStore>, [Outlet; 3]) {
         let settings =
             Settings::resolve(parse(TWO_SERVERS).expect("parses"), &RunArgs::default(), Path::new("")).expect("valid");
-        let dir = temp_dir("hub");
-        let store = Arc::new(GatewayStore::open(&dir).expect("store"));
-        let now = Instant::now();
+        let store = Arc::new(GatewayStore::open(dir).expect("store"));
         let client = north_client(&settings, now).expect("client");
         let gateway = Gateway::new(
             now,
@@ -381,13 +381,22 @@ mod tests {
         let uris = settings.north.iter().map(|n| (n.short_server_id, n.uri.clone())).collect();
         let hub: SharedHub = Arc::new(Mutex::new(Hub::new(
             gateway,
-            store,
+            store.clone(),
             "gw1".into(),
             &outlets,
             Outlet::SouthPlain,
             uris,
             HashSet::new(),
         )));
+        (hub, store, outlets)
+    }
+
+    #[test]
+    fn each_register_leaves_on_the_socket_of_its_own_server() {
+        let dir = temp_dir("hub");
+        let now = Instant::now();
+        let (hub, _store, outlets) = test_hub(&dir, now);
+        let [_, Outlet::North(a), Outlet::North(b)] = outlets else { panic!("two north outlets") };
         let woken: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
         for (i, outlet) in outlets.iter().enumerate() {
             let woken = woken.clone();
@@ -425,6 +434,48 @@ mod tests {
         let stranger = Peer::udp("127.0.0.1:6003".parse().expect("addr"));
         FaceEngine::new(hub.clone(), Outlet::North(a)).handle_datagram(now, stranger, b"\x40\x01\x00\x01");
         assert_eq!(hub::lock(&hub).dropped(), 1, "a stranger's datagram on a north socket is dropped");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    #[test]
+    fn datagrams_wait_until_the_gateway_state_is_written() {
+        let dir = temp_dir("hub-unsaved");
+        let now = Instant::now();
+        let (hub, store, _) = test_hub(&dir, now);
+        let wakers = hub::lock(&hub).start(now);
+        drop(wakers);
+        let sql = rusqlite::Connection::open(store.path()).expect("second connection");
+        sql.execute_batch("CREATE TRIGGER full BEFORE INSERT ON prefix BEGIN SELECT RAISE(ABORT, 'disk full'); END;")
+            .expect("trigger");
+
+        // An End-Device registers: it gets a prefix, which cannot be written.
+        let device = Peer::udp("127.0.0.1:7001".parse().expect("addr"));
+        let mut client = coap::Endpoint::new(Arc::new(coap::EndpointConfig::default()), [5; 32]);
+        let register = coap::Request::post("/rd")
+            .with_query("ep=dev1")
+            .with_query("lt=300")
+            .with_payload(coap::ContentFormat::LINK_FORMAT, "</3/0>");
+        let gateway_south = Peer::udp("127.0.0.1:5683".parse().expect("addr"));
+        client.send_request(now, gateway_south, register, coap::Reliability::Confirmable).expect("register");
+        let mut datagram = Vec::new();
+        let sent = client.poll_transmit(now, &mut datagram).expect("the register datagram");
+        datagram.truncate(sent.len);
+        let mut south = FaceEngine::new(hub.clone(), Outlet::SouthPlain);
+        south.handle_datagram(now, device.clone(), &datagram);
+        let mut buf = Vec::new();
+        assert!(south.poll_transmit(now, &mut buf).is_none(), "no 2.01 before the prefix is on disk");
+        assert_eq!(hub::lock(&hub).state_write_failures(), 1);
+        assert!(hub::lock(&hub).dropped() >= 1, "the held-back answer is counted as dropped");
+
+        // The disk recovers; the device retransmits and gets the (cached) answer this time.
+        sql.execute_batch("DROP TRIGGER full;").expect("drop trigger");
+        let later = now + Duration::from_secs(3);
+        south.handle_datagram(later, device.clone(), &datagram);
+        let transmit = south.poll_transmit(later, &mut buf).expect("the answer leaves once the state is written");
+        assert_eq!(transmit.peer.addr, device.addr);
+        let answer = coap::Message::decode(&buf[..transmit.len]).expect("coap");
+        assert_eq!(answer.code, coap::Code::CREATED);
+        assert!(store.load_state().expect("state").prefixes.contains_key("dev1"));
+        assert_eq!(hub::lock(&hub).state_write_failures(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

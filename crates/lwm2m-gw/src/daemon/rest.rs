@@ -160,7 +160,9 @@ async fn gateway_info(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {
             |(ssid, uri)| json!({"shortServerId": ssid, "uri": uri, "registered": hub.registered().contains_key(ssid)}),
         )
         .collect();
-    Json(json!({"endpoint": api.endpoint, "servers": servers, "droppedDatagrams": hub.dropped()}))
+    Json(
+        json!({"endpoint": api.endpoint, "servers": servers, "droppedDatagrams": hub.dropped(), "stateWriteFailures": hub.state_write_failures()}),
+    )
 }
 
 #[cfg(test)]

@@ -457,6 +457,9 @@ fn report(ep: &str, milestone: &Milestone, counters: &Counters, registered_once:
     println!("{line}");
 }
 
+/// Receive buffer of each simulated device's socket (see [`DriverConfig::recv_buffer_size`]).
+const DEVICE_RECV_BUFFER: usize = 4096;
+
 async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()> {
     let started_at = Instant::now();
     let counters = Arc::new(Counters::default());
@@ -478,7 +481,12 @@ async fn run_devices(args: &DeviceArgs, setup: Arc<Setup>) -> anyhow::Result<()>
                 }
             }
         };
-        let config = DriverConfig { command_capacity: 16, ..DriverConfig::default() };
+        // A device only gets what its server sends: CoAP messages with block-wise payloads of at
+        // most 1 KiB, DTLS records within the server's MTU. 4 KiB leaves room for large options
+        // and foreign servers; a longer datagram is counted and dropped by the driver. (The
+        // 64 KiB default would cost 64 MB with `--count 1000`.)
+        let config =
+            DriverConfig { command_capacity: 16, recv_buffer_size: DEVICE_RECV_BUFFER, ..DriverConfig::default() };
         let (handle, _task) = transport::spawn(engine, socket, hook, config).context("starting a device driver")?;
         handle.send(|engine, now| engine.start(now)).await.context("starting a device")?;
         handles.push(handle);

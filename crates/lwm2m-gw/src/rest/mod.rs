@@ -250,7 +250,7 @@ fn parse_path(text: &str) -> Result<PrefixedPath, ApiError> {
 impl Shared {
     /// The face holding `endpoint` (a registration or an End-Device). When the endpoint
     /// registered again on another face, the most recent registration wins (the older one
-    /// lingers in its engine until it expires).
+    /// is dropped by its face right after, see `server::supersede`).
     async fn locate(&self, endpoint: &EndpointName) -> Result<&ServerHandle, ApiError> {
         let mut best: Option<(Instant, &ServerHandle)> = None;
         for face in &self.faces {

@@ -1,8 +1,12 @@
 //! One CoAP face of the LwM2M Server: the [`Server`] engine plus what the binary hangs on it —
 //! registrations written to the [`Store`] before the CoAP answer leaves, answers routed to the
 //! REST requests waiting for them, and events published to the `/api/event` stream.
+//!
+//! An endpoint registers on one face at a time: when it registers on a face, that face reports a
+//! [`Moved`] and every other face drops its older registration of the endpoint
+//! ([`ServerFace::drop_superseded`]), silently (the stream already told of the new one).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +14,7 @@ use coap::{Engine, Peer, Transmit};
 use lwm2m::format::link;
 use lwm2m::{Binding, EndpointName, ObjectLinks, Path, Version};
 use lwm2m_server::{DmResponse, Registration, RegistrationId, RequestFailure, RequestId, Server, ServerEvent};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::rest::json;
 use crate::store::{Store, StoredRegistration};
@@ -26,6 +30,17 @@ pub(crate) struct StreamEvent {
     pub(crate) data: String,
 }
 
+/// An endpoint registered on face `face` at `at`: older registrations of it elsewhere go.
+#[derive(Debug, Clone)]
+pub(crate) struct Moved {
+    /// The face that took the new registration.
+    pub(crate) face: &'static str,
+    /// The endpoint.
+    pub(crate) endpoint: EndpointName,
+    /// When it registered there.
+    pub(crate) at: Instant,
+}
+
 /// The answer a REST request waits for.
 pub(crate) type Answer = Result<DmResponse, RequestFailure>;
 
@@ -39,6 +54,10 @@ pub(crate) struct ServerFace {
     store: Arc<Store>,
     events: broadcast::Sender<StreamEvent>,
     waiters: HashMap<RequestId, oneshot::Sender<Answer>>,
+    /// Where new registrations are reported for the other faces.
+    moves: Option<mpsc::Sender<Moved>>,
+    /// Registrations being dropped because the endpoint registered on another face.
+    superseded: HashSet<RegistrationId>,
 }
 
 impl ServerFace {
@@ -48,8 +67,25 @@ impl ServerFace {
         name: &'static str,
         store: Arc<Store>,
         events: broadcast::Sender<StreamEvent>,
+        moves: Option<mpsc::Sender<Moved>>,
     ) -> Self {
-        Self { server, name, store, events, waiters: HashMap::new() }
+        Self { server, name, store, events, waiters: HashMap::new(), moves, superseded: HashSet::new() }
+    }
+
+    /// Drops this face's registration of `endpoint` if it is older than `at` (when it
+    /// registered on another face): it would otherwise linger until it expires, holding
+    /// observations and answering requests for a client that no longer listens here. Returns
+    /// whether one was dropped.
+    pub(crate) fn drop_superseded(&mut self, now: Instant, endpoint: &EndpointName, at: Instant) -> bool {
+        let Some(id) = self.server.registration(endpoint).filter(|reg| reg.updated_at <= at).map(|reg| reg.id.clone())
+        else {
+            return false;
+        };
+        self.superseded.insert(id.clone());
+        let dropped = self.server.remove_registration(now, endpoint).is_some();
+        self.drain(now);
+        self.superseded.remove(&id);
+        dropped
     }
 
     /// Registers `answer` to receive the response to request `id`.
@@ -93,6 +129,13 @@ impl ServerFace {
                 }
                 self.persist(&registration, now);
                 tracing::info!(endpoint = %registration.endpoint, id = %registration.id, face = self.name, "registered");
+                if let Some(moves) = &self.moves {
+                    let moved = Moved { face: self.name, endpoint: registration.endpoint.clone(), at: now };
+                    if moves.try_send(moved).is_err() {
+                        // Busy or shutting down: an older registration elsewhere expires by itself.
+                        tracing::warn!(endpoint = %registration.endpoint, "other faces not told of the new registration");
+                    }
+                }
                 let data = json::registration(&registration, now, self.server.is_awake(now, &registration.endpoint));
                 self.publish("REGISTRATION", &registration.endpoint, data);
             }
@@ -105,6 +148,12 @@ impl ServerFace {
                     &registration.endpoint,
                     serde_json::json!({"registration": reg, "update": update}),
                 );
+            }
+            ServerEvent::Deregistered { registration } if self.superseded.contains(&registration.id) => {
+                // The store row is the new registration's already (one per endpoint); `forget`
+                // only deletes this ID. The stream told of the new one: no DEREGISTRATION.
+                self.forget(&registration);
+                tracing::info!(endpoint = %registration.endpoint, face = self.name, "registration superseded on another face");
             }
             ServerEvent::Deregistered { registration } | ServerEvent::Expired { registration } => {
                 self.forget(&registration);
@@ -310,6 +359,44 @@ mod tests {
         assert_eq!(to_stored("coap", &registration, now).objects, link::encode(&registration.objects.to_links()));
         let expired = StoredRegistration { updated_ms: wall_ms(now, now) - 301_000, ..stored };
         assert!(matches!(from_stored(&expired, now), Err(RestoreError::Expired(_))));
+    }
+
+    #[test]
+    fn an_older_registration_is_dropped_silently_when_its_endpoint_registers_on_another_face() {
+        let dir = std::env::temp_dir().join(format!("lwm2m-gw-face-superseded-{}", std::process::id()));
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let (events, mut stream) = broadcast::channel(16);
+        let server = Server::new(lwm2m_server::ServerConfig::default(), lwm2m::Registry::bundled(), [3; 32]);
+        let mut face = ServerFace::new(server, "coap", store.clone(), events, None);
+        let now = Instant::now();
+        let endpoint = EndpointName::new("mover").unwrap();
+        let registration = Registration {
+            id: RegistrationId::from_path_segment("abcDEF2345"),
+            endpoint: endpoint.clone(),
+            peer: Peer::udp("127.0.0.1:5000".parse().unwrap()),
+            version: Version::V1_1,
+            lifetime: 300,
+            binding: Binding::udp(),
+            queue_mode: false,
+            sms: None,
+            additional: BTreeMap::new(),
+            objects: ObjectLinks::parse("</3/0>").unwrap(),
+            registered_at: now,
+            updated_at: now,
+        };
+        face.server.restore_registration(now, registration.clone()).unwrap();
+        face.persist(&registration, now);
+
+        let earlier = now.checked_sub(Duration::from_secs(1)).unwrap();
+        assert!(!face.drop_superseded(now, &endpoint, earlier), "a newer registration here stays");
+        assert!(face.server.registration(&endpoint).is_some());
+
+        assert!(face.drop_superseded(now, &endpoint, now + Duration::from_secs(1)));
+        assert_eq!(face.server.registration(&endpoint), None);
+        assert!(stream.try_recv().is_err(), "no DEREGISTRATION on the stream: the endpoint is registered elsewhere");
+        assert!(store.registrations().unwrap().is_empty(), "its stored row (same ID) is gone");
+        assert!(!face.drop_superseded(now, &endpoint, now + Duration::from_secs(2)), "nothing left to drop");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     use std::collections::BTreeMap;

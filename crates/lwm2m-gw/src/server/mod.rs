@@ -27,19 +27,22 @@ use lwm2m_server::{SecurityInfo, Server, ServerConfig};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 use tokio::net::UdpSocket;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use transport::{CertificateCredentials, DriverConfig, DriverTask, DtlsConfig, DtlsServer, Secured, ServerCredentials};
 
 use crate::cli::ServerArgs;
 use crate::rest::{self, BootstrapHandle, ServerHandle, Shared};
 use crate::store::{Scope, SecurityEntry, SecurityMode, Store};
-use face::ServerFace;
+use face::{Moved, ServerFace};
 
 /// How long open HTTP connections (event streams) may stay after a stop signal.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Events buffered for slow `/api/event` readers before they miss some.
 const EVENT_BUFFER: usize = 1024;
+
+/// Registrations reported to the other faces that can wait before a face has to skip one.
+const MOVES_BUFFER: usize = 256;
 
 /// Identity → (owning endpoint, key).
 type KeyTable<K> = RwLock<HashMap<K, (String, Vec<u8>)>>;
@@ -181,8 +184,11 @@ fn data_dir(args: &ServerArgs) -> PathBuf {
     PathBuf::from("lwm2m-gw-data")
 }
 
+/// Binds a server socket with a large receive buffer, so a thousand clients registering at
+/// once do not overflow the kernel's default one.
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<UdpSocket> {
-    UdpSocket::bind(addr).await.with_context(|| format!("cannot bind {what} socket {addr}"))
+    transport::udp::bind(addr, Some(transport::udp::SERVER_RECV_BUFFER))
+        .with_context(|| format!("cannot bind {what} socket {addr}"))
 }
 
 fn server_config(args: &ServerArgs) -> ServerConfig {
@@ -233,6 +239,10 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
     let certificate = certificate(args)?;
 
     let mut started = Started { faces: Vec::new(), bootstrap: Vec::new(), tasks: Vec::new() };
+    let (moves, moved) = mpsc::channel(MOVES_BUFFER);
+    // With one face there is nobody to tell.
+    let several_faces = args.coap.0.is_some() && args.coaps.0.is_some();
+    let mut face_names = Vec::new();
     let new_face = |name: &'static str| {
         let mut server = Server::new(server_config(args), Registry::bundled(), seed());
         for entry in &securities {
@@ -264,7 +274,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        ServerFace::new(server, name, store.clone(), events.clone())
+        ServerFace::new(server, name, store.clone(), events.clone(), several_faces.then(|| moves.clone()))
     };
     let mut lines = Vec::new();
     if let Some(addr) = args.coap.0 {
@@ -274,6 +284,7 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
             .context("cannot start the coap driver")?;
         lines.push(format!("coap listening on {}", handle.local_addr()));
         started.tasks.push(on_exit(task, "coap"));
+        face_names.push("coap");
         started.faces.push(handle);
     }
     let psk_keys = keys.clone();
@@ -289,8 +300,11 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
             .context("cannot start the coaps driver")?;
         lines.push(format!("coaps listening on {}", handle.local_addr()));
         started.tasks.push(on_exit(task, "coaps"));
+        face_names.push("coaps");
         started.faces.push(handle);
     }
+    drop(moves);
+    tokio::spawn(supersede(face_names.into_iter().zip(started.faces.clone()).collect(), moved));
     let new_bootstrap = || {
         let mut server = BootstrapServer::new(BootstrapServerConfig::default(), seed());
         for (endpoint, config) in &configs {
@@ -399,6 +413,22 @@ async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
         let _ = task.await;
     }
     Ok(())
+}
+
+/// Newest registration wins: when an endpoint registers on one face, the other faces drop
+/// their older registration of it. Ends when every face is gone.
+async fn supersede(faces: Vec<(&'static str, ServerHandle)>, mut moved: mpsc::Receiver<Moved>) {
+    while let Some(Moved { face, endpoint, at }) = moved.recv().await {
+        for (_, other) in faces.iter().filter(|(name, _)| *name != face) {
+            let endpoint = endpoint.clone();
+            // A stopped face has nothing left to drop.
+            let _ = other
+                .send(move |engine, now| {
+                    engine.inner_mut().drop_superseded(now, &endpoint, at);
+                })
+                .await;
+        }
+    }
 }
 
 fn drain_server(engine: &mut Secured<ServerFace>) {
