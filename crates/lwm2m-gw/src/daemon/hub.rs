@@ -293,7 +293,7 @@ impl Hub {
             endpoint: endpoint.to_owned(),
             prefix: prefix.to_owned(),
             connected,
-            changed_ms: wall_ms(now, now),
+            changed_ms: wall_ms(now),
         };
         if let Err(error) = self.store.put_end_device(&device) {
             tracing::error!(%endpoint, error = %error, "end device not persisted");

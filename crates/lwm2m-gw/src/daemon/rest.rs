@@ -102,7 +102,7 @@ fn entry_json(
         "mode": entry.mode.as_str(),
         "status": if entry.connected { "connected" } else { "disconnected" },
         "state": entry.state(now, idle_after).as_str(),
-        "lastSeen": wall_ms(entry.last_seen, now),
+        "lastSeen": wall_ms(entry.last_seen),
         "lastSeenSecondsAgo": now.saturating_duration_since(entry.last_seen).as_secs(),
         "lifetime": entry.lifetime,
         "binding": entry.binding,

@@ -3,7 +3,6 @@
 //! [`lwm2m::node`]), built from the engine's types.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use coap::Code;
 use lwm2m::format::link::Link;
@@ -96,12 +95,12 @@ fn available_instances(objects: &lwm2m::ObjectLinks) -> Json {
 }
 
 /// A registration as Leshan's demo lists it.
-pub(crate) fn registration(reg: &Registration, now: Instant, awake: bool) -> Json {
+pub(crate) fn registration(reg: &Registration, awake: bool) -> Json {
     let mut map = Map::new();
     map.insert("endpoint".into(), json!(reg.endpoint.as_str()));
     map.insert("registrationId".into(), json!(reg.id.as_str()));
-    map.insert("registrationDate".into(), json!(wall_ms(reg.registered_at, now)));
-    map.insert("lastUpdate".into(), json!(wall_ms(reg.updated_at, now)));
+    map.insert("registrationDate".into(), json!(wall_ms(reg.registered_at)));
+    map.insert("lastUpdate".into(), json!(wall_ms(reg.updated_at)));
     map.insert("address".into(), json!(reg.peer.addr.to_string()));
     if let Some(sms) = &reg.sms {
         map.insert("smsNumber".into(), json!(sms));
@@ -128,12 +127,12 @@ pub(crate) fn registration(reg: &Registration, now: Instant, awake: bool) -> Jso
 
 /// An End-Device behind `gateway`, shaped as a registration of its own with `gateway` and
 /// `prefix` added (also in `additionalRegistrationAttributes`).
-pub(crate) fn end_device(device: &EndDevice, gateway: &Registration, now: Instant) -> Json {
+pub(crate) fn end_device(device: &EndDevice, gateway: &Registration) -> Json {
     let mut map = Map::new();
     map.insert("endpoint".into(), json!(device.endpoint.as_str()));
     map.insert("registrationId".into(), json!(format!("{}/{}", gateway.id, device.prefix.as_str())));
-    map.insert("registrationDate".into(), json!(wall_ms(gateway.registered_at, now)));
-    map.insert("lastUpdate".into(), json!(wall_ms(gateway.updated_at, now)));
+    map.insert("registrationDate".into(), json!(wall_ms(gateway.registered_at)));
+    map.insert("lastUpdate".into(), json!(wall_ms(gateway.updated_at)));
     map.insert("address".into(), json!(gateway.peer.addr.to_string()));
     map.insert("lwM2mVersion".into(), json!(gateway.version.to_string()));
     map.insert("lifetime".into(), json!(gateway.lifetime));

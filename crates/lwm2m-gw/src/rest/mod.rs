@@ -318,13 +318,13 @@ async fn list_clients(State(shared): State<AppState>) -> Result<Response, ApiErr
                 let mut out: Vec<(String, Instant, Json)> = server
                     .registrations()
                     .map(|r| {
-                        let json = json::registration(r, now, server.is_awake(now, &r.endpoint));
+                        let json = json::registration(r, server.is_awake(now, &r.endpoint));
                         (r.endpoint.to_string(), r.updated_at, json)
                     })
                     .collect();
                 for device in server.end_devices() {
                     if let Some(gateway) = server.registration(&device.gateway) {
-                        let json = json::end_device(device, gateway, now);
+                        let json = json::end_device(device, gateway);
                         out.push((device.endpoint.to_string(), gateway.updated_at, json));
                     }
                 }
@@ -348,10 +348,10 @@ async fn get_client(State(shared): State<AppState>, UrlPath(ep): UrlPath<String>
         .call(move |engine, now| {
             let server = &engine.inner().server;
             if let Some(reg) = server.registration(&endpoint) {
-                return Some(json::registration(reg, now, server.is_awake(now, &endpoint)));
+                return Some(json::registration(reg, server.is_awake(now, &endpoint)));
             }
             let device = server.end_device(&endpoint)?;
-            server.registration(&device.gateway).map(|gateway| json::end_device(device, gateway, now))
+            server.registration(&device.gateway).map(|gateway| json::end_device(device, gateway))
         })
         .await
         .map_err(internal)?;

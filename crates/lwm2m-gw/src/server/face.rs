@@ -7,7 +7,7 @@
 //! ([`ServerFace::drop_superseded`]), silently (the stream already told of the new one).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coap::{Engine, Peer, Transmit};
@@ -106,8 +106,8 @@ impl ServerFace {
         let _ = self.events.send(StreamEvent { name, endpoint: endpoint.to_string(), data: data.to_string() });
     }
 
-    fn persist(&self, registration: &Registration, now: Instant) {
-        let stored = to_stored(self.name, registration, now);
+    fn persist(&self, registration: &Registration) {
+        let stored = to_stored(self.name, registration);
         if let Err(error) = self.store.put_registration(&stored) {
             tracing::error!(endpoint = %registration.endpoint, error = %error, "registration not persisted");
         }
@@ -127,7 +127,7 @@ impl ServerFace {
                 if let Some(old) = replaced.filter(|old| old.endpoint != registration.endpoint) {
                     self.forget(&old);
                 }
-                self.persist(&registration, now);
+                self.persist(&registration);
                 tracing::info!(endpoint = %registration.endpoint, id = %registration.id, face = self.name, "registered");
                 if let Some(moves) = &self.moves {
                     let moved = Moved { face: self.name, endpoint: registration.endpoint.clone(), at: now };
@@ -136,12 +136,12 @@ impl ServerFace {
                         tracing::warn!(endpoint = %registration.endpoint, "other faces not told of the new registration");
                     }
                 }
-                let data = json::registration(&registration, now, self.server.is_awake(now, &registration.endpoint));
+                let data = json::registration(&registration, self.server.is_awake(now, &registration.endpoint));
                 self.publish("REGISTRATION", &registration.endpoint, data);
             }
             ServerEvent::Updated { registration, previous } => {
-                self.persist(&registration, now);
-                let reg = json::registration(&registration, now, self.server.is_awake(now, &registration.endpoint));
+                self.persist(&registration);
+                let reg = json::registration(&registration, self.server.is_awake(now, &registration.endpoint));
                 let update = json::update(&previous, &registration);
                 self.publish(
                     "UPDATED",
@@ -158,7 +158,7 @@ impl ServerFace {
             ServerEvent::Deregistered { registration } | ServerEvent::Expired { registration } => {
                 self.forget(&registration);
                 tracing::info!(endpoint = %registration.endpoint, face = self.name, "registration ended");
-                let data = json::registration(&registration, now, false);
+                let data = json::registration(&registration, false);
                 self.publish("DEREGISTRATION", &registration.endpoint, data);
             }
             ServerEvent::Response { id, result, .. } => {
@@ -194,13 +194,13 @@ impl ServerFace {
             }
             ServerEvent::EndDeviceRegistered { gateway, end_device } => {
                 if let Some(reg) = self.server.registration(&gateway) {
-                    let data = json::end_device(&end_device, reg, now);
+                    let data = json::end_device(&end_device, reg);
                     self.publish("REGISTRATION", &end_device.endpoint, data);
                 }
             }
             ServerEvent::EndDeviceUpdated { gateway, end_device, .. } => {
                 if let Some(reg) = self.server.registration(&gateway) {
-                    let data = json::end_device(&end_device, reg, now);
+                    let data = json::end_device(&end_device, reg);
                     self.publish(
                         "UPDATED",
                         &end_device.endpoint,
@@ -210,7 +210,7 @@ impl ServerFace {
             }
             ServerEvent::EndDeviceRemoved { gateway, end_device } => {
                 let data = match self.server.registration(&gateway) {
-                    Some(reg) => json::end_device(&end_device, reg, now),
+                    Some(reg) => json::end_device(&end_device, reg),
                     None => serde_json::json!({"endpoint": end_device.endpoint.as_str(), "gateway": gateway.as_str()}),
                 };
                 self.publish("DEREGISTRATION", &end_device.endpoint, data);
@@ -249,24 +249,32 @@ impl Engine for ServerFace {
     }
 }
 
-/// Milliseconds since the Unix epoch of the engine instant `at`, seen from `now`.
-pub(crate) fn wall_ms(at: Instant, now: Instant) -> u64 {
-    let wall_now = SystemTime::now();
-    let wall = if at <= now {
-        wall_now.checked_sub(now.duration_since(at)).unwrap_or(wall_now)
+/// The process's one pairing of the monotonic clock with the wall clock. Every conversion goes
+/// through it, so the same instant always gives the same wall time (sampling both clocks per call
+/// made a registration's dates move by a millisecond between two reads).
+fn clock_anchor() -> (Instant, SystemTime) {
+    static ANCHOR: OnceLock<(Instant, SystemTime)> = OnceLock::new();
+    *ANCHOR.get_or_init(|| (Instant::now(), SystemTime::now()))
+}
+
+/// Milliseconds since the Unix epoch of the engine instant `at`.
+pub(crate) fn wall_ms(at: Instant) -> u64 {
+    let (anchor, anchor_wall) = clock_anchor();
+    let wall = if at <= anchor {
+        anchor_wall.checked_sub(anchor.duration_since(at)).unwrap_or(UNIX_EPOCH)
     } else {
-        wall_now + at.duration_since(now)
+        anchor_wall + at.duration_since(anchor)
     };
     wall.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The engine instant of wall-clock `ms`, seen from `now` (never later than `now`).
+/// The engine instant of wall-clock `ms` (never later than `now`).
 fn instant_of(ms: u64, now: Instant) -> Instant {
-    let now_ms = wall_ms(now, now);
+    let now_ms = wall_ms(now);
     now.checked_sub(Duration::from_millis(now_ms.saturating_sub(ms))).unwrap_or(now)
 }
 
-fn to_stored(face: &str, registration: &Registration, now: Instant) -> StoredRegistration {
+fn to_stored(face: &str, registration: &Registration) -> StoredRegistration {
     StoredRegistration {
         face: face.to_owned(),
         id: registration.id.to_string(),
@@ -280,8 +288,8 @@ fn to_stored(face: &str, registration: &Registration, now: Instant) -> StoredReg
         sms: registration.sms.clone(),
         additional: registration.additional.clone(),
         objects: link::encode(&registration.objects.to_links()),
-        registered_ms: wall_ms(registration.registered_at, now),
-        updated_ms: wall_ms(registration.updated_at, now),
+        registered_ms: wall_ms(registration.registered_at),
+        updated_ms: wall_ms(registration.updated_at),
     }
 }
 
@@ -304,7 +312,7 @@ pub(crate) enum RestoreError {
 /// Rebuilds a registration kept by [`Store`], or says why it is dropped.
 pub(crate) fn from_stored(stored: &StoredRegistration, now: Instant) -> Result<Registration, RestoreError> {
     let invalid = |field| RestoreError::Invalid { endpoint: stored.endpoint.clone(), field };
-    let now_ms = wall_ms(now, now);
+    let now_ms = wall_ms(now);
     if stored.lifetime > 0 && stored.updated_ms.saturating_add(u64::from(stored.lifetime) * 1000) <= now_ms {
         return Err(RestoreError::Expired(stored.endpoint.clone()));
     }
@@ -334,6 +342,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_instant_always_gives_the_same_wall_time() {
+        let at = Instant::now();
+        let first = wall_ms(at);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(wall_ms(at), first, "a registration's dates must not move between two reads");
+        assert!(wall_ms(at + Duration::from_secs(1)) >= first + 1000);
+    }
+
+    #[test]
     fn a_stored_registration_comes_back_with_its_id_and_lifetime() {
         let now = Instant::now();
         let stored = StoredRegistration {
@@ -349,15 +366,15 @@ mod tests {
             sms: None,
             additional: BTreeMap::new(),
             objects: "</3/0>,</1/0>".into(),
-            registered_ms: wall_ms(now, now) - 10_000,
-            updated_ms: wall_ms(now, now) - 5_000,
+            registered_ms: wall_ms(now) - 10_000,
+            updated_ms: wall_ms(now) - 5_000,
         };
         let registration = from_stored(&stored, now).unwrap();
         assert_eq!(registration.id.as_str(), "abcDEF2345");
         assert_eq!(registration.lifetime, 300);
         assert!(registration.objects.has_object(3));
-        assert_eq!(to_stored("coap", &registration, now).objects, link::encode(&registration.objects.to_links()));
-        let expired = StoredRegistration { updated_ms: wall_ms(now, now) - 301_000, ..stored };
+        assert_eq!(to_stored("coap", &registration).objects, link::encode(&registration.objects.to_links()));
+        let expired = StoredRegistration { updated_ms: wall_ms(now) - 301_000, ..stored };
         assert!(matches!(from_stored(&expired, now), Err(RestoreError::Expired(_))));
     }
 
@@ -385,7 +402,7 @@ mod tests {
             updated_at: now,
         };
         face.server.restore_registration(now, registration.clone()).unwrap();
-        face.persist(&registration, now);
+        face.persist(&registration);
 
         let earlier = now.checked_sub(Duration::from_secs(1)).unwrap();
         assert!(!face.drop_superseded(now, &endpoint, earlier), "a newer registration here stays");
