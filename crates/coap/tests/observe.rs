@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coap::{
-    Code, ContentFormat, DropReason, Endpoint, EndpointConfig, Event, Message, MessageType, Peer, Reliability, Request,
-    Response, SendError, Token,
+    Code, ContentFormat, DropReason, Endpoint, EndpointConfig, Event, Message, MessageType, OptionNumber, Peer,
+    Reliability, Request, Response, SendError, Token,
 };
 use sim::{Node, Sim, Verdict};
 use support::{body, config, drain, next_event, pair};
@@ -225,4 +225,36 @@ fn forgotten_observer_gets_no_more_notifications_and_no_event() {
     sim.run_for(Duration::from_secs(10), |_| {});
     assert!(!sim[b].has_event());
     assert!(sim[a].is_observing(token), "the observer is not told");
+}
+
+#[test]
+fn blocks_of_one_body_share_an_etag_and_a_changed_body_gets_another() {
+    let (mut sim, a, b) = pair(38, config(), config());
+    let (token, peer, server_token) = observe(&mut sim, a, b);
+    let etags: Rc<RefCell<Vec<Option<Vec<u8>>>>> = Rc::default();
+    let sink = etags.clone();
+    sim.link(b.id(), a.id()).intercept(move |bytes| {
+        let msg = Message::decode(bytes).expect("valid");
+        if msg.options.get(OptionNumber::BLOCK2).is_some() {
+            sink.borrow_mut().push(msg.options.get(OptionNumber::ETAG).map(<[u8]>::to_vec));
+        }
+        Verdict::Pass
+    });
+    for fill in [b'x', b'y'] {
+        let now = sim.now();
+        let value = vec![fill; 3_000];
+        sim[b].send_response(now, &peer, server_token, Response::content(TEXT, value.clone())).expect("observing");
+        let event = next_event(&mut sim, a, Duration::from_secs(10));
+        assert!(
+            matches!(event, Event::Notification { token: t, ref response } if t == token && response.payload == value),
+            "{event:?}"
+        );
+    }
+    let etags = etags.borrow();
+    assert_eq!(etags.len(), 6, "two bodies of three 1024-byte blocks");
+    let (first, second) = etags.split_at(3);
+    assert!(first[0].is_some(), "a sliced body carries an etag");
+    assert!(first.iter().all(|e| e == &first[0]), "one etag for every block of a body: {first:?}");
+    assert!(second.iter().all(|e| e == &second[0]), "one etag for every block of a body: {second:?}");
+    assert_ne!(first[0], second[0], "another representation, another etag");
 }

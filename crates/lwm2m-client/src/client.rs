@@ -882,26 +882,29 @@ impl Client {
     fn run_observations(&mut self, now: Instant) {
         let keys: Vec<(Peer, Token)> = self.observations.iter().map(|o| (o.peer.clone(), o.token)).collect();
         for (peer, token) in keys {
-            let Some(observation) = self.observations.iter().find(|o| o.peer == peer && o.token == token).cloned()
-            else {
+            let Some(found) = self.observations.iter().find(|o| o.peer == peer && o.token == token) else {
                 continue;
             };
-            let (attrs, con) = self.observation_attributes(now, &observation);
-            if observation.deadline(&attrs).is_none_or(|at| at > now) {
+            let (attrs, con) = self.observation_attributes(now, found);
+            if found.deadline(&attrs).is_none_or(|at| at > now) {
                 continue;
             }
-            if !self.can_notify(observation.server) {
-                if observation.dirty {
-                    self.wake(now, observation.server);
+            // Copies of the small fields only: this runs after every input, and `last_records`
+            // can be large (a gateway's /25 lists every End-Device).
+            let (server, dirty, composite, format, paths) =
+                (found.server, found.dirty, found.composite, found.format, found.paths.clone());
+            if !self.can_notify(server) {
+                if dirty {
+                    self.wake(now, server);
                 }
                 continue;
             }
             let mut current = Vec::new();
             let mut gone = false;
-            for path in &observation.paths {
+            for path in &paths {
                 match self.tree.records(now, path, true) {
                     Ok(records) => current.extend(records),
-                    Err(DmError::NotFound(_)) if !observation.composite => gone = true,
+                    Err(DmError::NotFound(_)) if !composite => gone = true,
                     Err(_) => {}
                 }
             }
@@ -917,20 +920,12 @@ impl Client {
             if !stored.decide(now, &attrs, &current) {
                 continue;
             }
-            let target = if observation.composite {
-                Path::Root
-            } else {
-                observation.paths.first().copied().unwrap_or(Path::Root)
-            };
-            let encoded = lwm2m::format::encode(
-                observation.format,
-                &current,
-                &lwm2m::PrefixedPath::plain(target),
-                self.tree.registry(),
-            );
+            let target = if composite { Path::Root } else { paths.first().copied().unwrap_or(Path::Root) };
+            let encoded =
+                lwm2m::format::encode(format, &current, &lwm2m::PrefixedPath::plain(target), self.tree.registry());
             stored.sent(now, current);
             let response = match encoded {
-                Ok(payload) => Response::content(observation.format, payload),
+                Ok(payload) => Response::content(format, payload),
                 Err(error) => {
                     tracing::debug!(%error, "notification cannot be encoded");
                     Response::new(Code::INTERNAL_SERVER_ERROR)
@@ -941,7 +936,7 @@ impl Client {
                 tracing::debug!(%error, "notification not sent; observation ends");
                 self.observations.remove(&peer, token);
             }
-            if let Some(session) = self.sessions.get_mut(&observation.server) {
+            if let Some(session) = self.sessions.get_mut(&server) {
                 queue::touch(session, now);
             }
         }

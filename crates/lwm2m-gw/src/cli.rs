@@ -77,6 +77,11 @@ pub(crate) enum Command {
     /// Keeps running and prints where to look until Ctrl-C; `--once` exits after the tour
     /// (status 0 when every step worked). State lives in a temporary directory removed at exit.
     Demo(crate::demo::DemoArgs),
+    /// Benchmark (hidden): N simulated End-Devices behind `lwm2m-gw run`, proxied reads
+    /// against direct reads on the same devices, and the gateway's memory per End-Device
+    /// (see docs/benchmarks.md).
+    #[command(hide = true)]
+    Bench(crate::bench::BenchArgs),
 }
 
 /// A socket address, or `off` to leave that socket closed.

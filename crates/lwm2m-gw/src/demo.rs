@@ -55,10 +55,10 @@ fn check_stop() -> anyhow::Result<()> {
 }
 
 /// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new() -> anyhow::Result<Self> {
+    pub(crate) fn new() -> anyhow::Result<Self> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!("lwm2m-gw-demo-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -73,15 +73,15 @@ impl Drop for TempDir {
 }
 
 /// One child process of the demo; killed on drop.
-struct Proc {
+pub(crate) struct Proc {
     name: String,
-    child: Child,
+    pub(crate) child: Child,
     lines: Receiver<String>,
     log: PathBuf,
 }
 
 impl Proc {
-    fn spawn(name: &str, args: &[String], dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(name: &str, args: &[String], dir: &Path) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find this binary")?;
         let log = dir.join(format!("{name}.log"));
         let stderr = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
@@ -106,7 +106,11 @@ impl Proc {
     }
 
     /// The first line within `timeout` for which `pick` returns something.
-    fn wait_for<T>(&mut self, timeout: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> anyhow::Result<T> {
+    pub(crate) fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(&str) -> Option<T>,
+    ) -> anyhow::Result<T> {
         let deadline = Instant::now() + timeout;
         loop {
             check_stop()?;
@@ -130,7 +134,7 @@ impl Proc {
     }
 
     /// The address printed as `<face> listening on <addr>`.
-    fn address(&mut self, face: &str) -> anyhow::Result<SocketAddr> {
+    pub(crate) fn address(&mut self, face: &str) -> anyhow::Result<SocketAddr> {
         let prefix = format!("{face} listening on ");
         self.wait_for(START_WAIT, |line| line.strip_prefix(&prefix).and_then(|a| a.trim().parse().ok()))
     }

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// `lwm2m-gw bench` (hidden benchmark).
+mod bench;
 mod cli;
 // `lwm2m-gw run` (the gateway daemon).
 mod daemon;
@@ -33,6 +35,10 @@ fn main() -> ExitCode {
             daemon::run(&args)
         }
         cli::Command::Demo(args) => demo::run(&args),
+        cli::Command::Bench(args) => {
+            init_logging();
+            bench::run(&args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -62,6 +62,9 @@ struct Outgoing {
     timeout: Duration,
 }
 
+/// Gateway object reads retried in a row after a block-wise transfer saw `/25` change.
+const MAX_GATEWAY_RETRIES: u8 = 8;
+
 /// The LwM2M Server engine. Implements [`coap::Engine`]: after every input or command drain
 /// `poll_transmit`, read `poll_timeout`, then take [`ServerEvent`]s with
 /// [`poll_event`](Self::poll_event).
@@ -80,6 +83,8 @@ pub struct Server {
     observations: BTreeMap<ObservationId, Observation>,
     observation_tokens: BTreeMap<Token, ObservationId>,
     gateway_observations: BTreeMap<ObservationId, RegistrationId>,
+    /// Gateway object reads retried in a row because `/25` changed during a block-wise transfer.
+    gateway_retries: BTreeMap<RegistrationId, u8>,
     end_devices: BTreeMap<RegistrationId, BTreeMap<EndpointName, EndDevice>>,
     end_device_index: BTreeMap<EndpointName, RegistrationId>,
     deadlines: Deadlines,
@@ -107,6 +112,7 @@ impl Server {
             observations: BTreeMap::new(),
             observation_tokens: BTreeMap::new(),
             gateway_observations: BTreeMap::new(),
+            gateway_retries: BTreeMap::new(),
             end_devices: BTreeMap::new(),
             end_device_index: BTreeMap::new(),
             deadlines: Deadlines::default(),
@@ -671,6 +677,7 @@ impl Server {
         }
         self.set_end_devices(id, &registration.endpoint, BTreeMap::new());
         self.end_devices.remove(id);
+        self.gateway_retries.remove(id);
         Some(registration)
     }
 
@@ -712,6 +719,19 @@ impl Server {
         if let Err(error) = self.dispatch(now, outgoing) {
             tracing::warn!(%error, "cannot send the gateway object read");
         }
+    }
+
+    /// A gateway object transfer failed because `/25` changed between two blocks (a gateway
+    /// whose End-Devices are registering): read it again, at most [`MAX_GATEWAY_RETRIES`]
+    /// times in a row, so the view does not wait for the gateway's next Update.
+    fn retry_gateway_object(&mut self, now: Instant, registration: &RegistrationId) {
+        let retries = self.gateway_retries.entry(registration.clone()).or_insert(0);
+        if *retries >= MAX_GATEWAY_RETRIES {
+            tracing::warn!(%registration, "gateway object kept changing during its transfer; next read at the next update");
+            return;
+        }
+        *retries += 1;
+        self.read_gateway_object(now, registration);
     }
 
     /// The requests waiting for the queue-mode client of `registration`.
@@ -797,7 +817,10 @@ impl Server {
                     self.gateway_observations.insert(observation, pending.registration.clone());
                 }
                 match content {
-                    Ok(Content::Records(records)) => self.on_gateway_records(&pending.registration, &records),
+                    Ok(Content::Records(records)) => {
+                        self.gateway_retries.remove(&pending.registration);
+                        self.on_gateway_records(&pending.registration, &records);
+                    }
                     Ok(_) => {
                         tracing::warn!(endpoint = %pending.endpoint, code = %response.code, "gateway object read refused")
                     }
@@ -881,8 +904,12 @@ impl Server {
         self.deadlines.remove(&Timer::RequestTimeout(token));
         if let Some(pending) = self.pending.remove(&token) {
             self.clear_in_flight(&pending.registration, token);
+            let changed = pending.purpose == Purpose::Gateway && error == coap::ExchangeError::BlockMismatch;
             self.fail(&pending, RequestFailure::Exchange(error));
             self.pump(now, &pending.registration);
+            if changed {
+                self.retry_gateway_object(now, &pending.registration);
+            }
         } else if let Some(id) = self.observation_tokens.get(&token).copied() {
             let gateway = self.gateway_observations.contains_key(&id);
             if let Some(observation) = self.drop_observation(id) {

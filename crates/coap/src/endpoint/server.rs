@@ -380,6 +380,13 @@ impl Endpoint {
             self.stats.requests_rejected += 1;
             return (Code::BAD_OPTION, Options::new(), Vec::new());
         };
+        // RFC 7959 §2.4: an ETag lets the receiver notice that the blocks it is collecting come
+        // from two representations (the resource changed, e.g. a new notification replaced the
+        // cached body, between two block requests).
+        let mut options = options;
+        if options.get(OptionNumber::ETAG).is_none() {
+            options.set(OptionNumber::ETAG, body_etag(&payload).to_vec());
+        }
         let mut block_options = options.clone();
         block_options.set(OptionNumber::BLOCK2, Block { num, more, size }.encode());
         if num == 0 {
@@ -422,4 +429,13 @@ impl Endpoint {
             self.deadlines.remove(&Timer::SeparateAck(peer, token));
         }
     }
+}
+
+/// ETag of a body the endpoint slices with Block2: a hash of its bytes (8 bytes), so the same
+/// representation keeps its ETag and another one gets another.
+fn body_etag(body: &[u8]) -> [u8; 8] {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::hash::DefaultHasher::new();
+    body.hash(&mut hasher);
+    hasher.finish().to_be_bytes()
 }
