@@ -258,3 +258,41 @@ fn blocks_of_one_body_share_an_etag_and_a_changed_body_gets_another() {
     assert!(second.iter().all(|e| e == &second[0]), "one etag for every block of a body: {second:?}");
     assert_ne!(first[0], second[0], "another representation, another etag");
 }
+
+#[test]
+fn a_notification_overtaking_the_block_wise_first_response_is_reported_as_the_response() {
+    let (mut sim, a, b) = pair(39, config(), config());
+    let (now, to) = (sim.now(), sim.peer(b));
+    let token = sim[a].send_request(now, to, Request::observe("/25"), Reliability::Confirmable).expect("accepted");
+    let Event::Request { peer, token: server_token, observe, .. } = next_event(&mut sim, b, Duration::from_secs(5))
+    else {
+        panic!("expected the registration")
+    };
+    assert!(observe);
+    let now = sim.now();
+    let (first, newer) = (vec![b'x'; 3_000], vec![b'y'; 3_000]);
+    sim[b].send_response(now, &peer, server_token, Response::content(TEXT, first)).expect("answer");
+    // The resource changes before the observer has fetched the rest of the first response.
+    sim[b].send_response(now, &peer, server_token, Response::content(TEXT, newer.clone())).expect("observing");
+    let event = next_event(&mut sim, a, Duration::from_secs(10));
+    let Event::Response { token: answered, response } = event else {
+        panic!("the first response must be reported as such, not {}", short(&event))
+    };
+    assert_eq!(answered, token);
+    assert!(response.payload == newer, "the newest body answers the registration");
+    sim.run_for(Duration::from_secs(10), |_| {});
+    assert!(drain(&mut sim, a).is_empty(), "nothing more for the first response");
+    assert!(sim[a].is_observing(token));
+    notify(&mut sim, b, &peer, server_token, "small");
+    let event = next_event(&mut sim, a, Duration::from_secs(5));
+    assert!(matches!(event, Event::Notification { ref response, .. } if response.payload == b"small"), "{event:?}");
+}
+
+/// An event without its (possibly large) payload, for assertion messages.
+fn short(event: &Event) -> String {
+    match event {
+        Event::Response { token, response } => format!("Response {token:?} {}", response.code),
+        Event::Notification { token, response } => format!("Notification {token:?} {}", response.code),
+        other => format!("{other:?}"),
+    }
+}

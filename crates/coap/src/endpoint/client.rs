@@ -441,11 +441,20 @@ impl Endpoint {
     }
 
     /// A notification for the established observation `token` (RFC 7641 §3.2–3.4).
+    ///
+    /// While the rest of the observation's first response is still being fetched, a newer
+    /// notification replaces that fetch and is reported as the [`Event::Response`] instead, so
+    /// the application still hears of the exchange exactly once.
     fn on_notification(&mut self, now: Instant, token: Token, msg: Message) {
+        let kind = if self.awaits_first_response(token) { ParentKind::Response } else { ParentKind::Notification };
+        let report = |token, response| match kind {
+            ParentKind::Response => Event::Response { token, response },
+            ParentKind::Notification => Event::Notification { token, response },
+        };
         let Some(seq) = msg.options.observe() else {
             // A response without Observe ends the observation (§3.2).
             self.forget_request(token);
-            self.events.push_back(Event::Notification { token, response: into_response(msg) });
+            self.events.push_back(report(token, into_response(msg)));
             return;
         };
         let Some(exchange) = self.clients.get_mut(&token) else { return };
@@ -456,13 +465,22 @@ impl Endpoint {
         }
         if !msg.code.is_success() {
             self.forget_request(token);
-            self.events.push_back(Event::Notification { token, response: into_response(msg) });
+            self.events.push_back(report(token, into_response(msg)));
             return;
         }
         match Block::from_options(&msg.options, OptionNumber::BLOCK2) {
-            Ok(Some(block)) if block.more => self.fetch_rest(now, token, ParentKind::Notification, msg),
-            _ => self.events.push_back(Event::Notification { token, response: into_response(msg) }),
+            Ok(Some(block)) if block.more => self.fetch_rest(now, token, kind, msg),
+            _ => {
+                self.forget_children(token);
+                self.events.push_back(report(token, into_response(msg)));
+            }
         }
+    }
+
+    /// Whether the observation `parent` is still fetching the rest of its first response (a
+    /// child exchange that will report [`Event::Response`]).
+    fn awaits_first_response(&self, parent: Token) -> bool {
+        self.clients.values().any(|e| e.parent == Some((parent, ParentKind::Response)))
     }
 
     /// Fetches the blocks after block 0 of an observation's response or notification with a
