@@ -467,7 +467,10 @@ impl Gateway {
     fn device_objects(registration: &Registration) -> String {
         let mut links = registration.objects.without_root();
         links.remove_object(0);
-        links.encode()
+        // Kept for the End-Device's lifetime: without the slack the encoder grew it with.
+        let mut encoded = links.encode();
+        encoded.shrink_to_fit();
+        encoded
     }
 
     fn device_registered(&mut self, now: Instant, registration: &Registration) {

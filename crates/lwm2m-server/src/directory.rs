@@ -12,7 +12,9 @@ use crate::registration::{Registration, RegistrationId};
 /// Registrations with their indexes. Capacity is enforced by the server.
 #[derive(Debug, Default)]
 pub struct Directory {
-    by_id: BTreeMap<RegistrationId, Registration>,
+    /// Boxed: a registration is a few hundred bytes and B-tree nodes hold 11 slots each, so
+    /// inline values would leave most of that unused (measured, docs/benchmarks.md).
+    by_id: BTreeMap<RegistrationId, Box<Registration>>,
     by_endpoint: BTreeMap<EndpointName, RegistrationId>,
     by_identity: BTreeMap<String, RegistrationId>,
     by_addr: BTreeMap<SocketAddr, RegistrationId>,
@@ -36,12 +38,12 @@ impl Directory {
 
     /// The registration with `id`.
     pub fn get(&self, id: &RegistrationId) -> Option<&Registration> {
-        self.by_id.get(id)
+        self.by_id.get(id).map(|reg| &**reg)
     }
 
     /// The registration of `endpoint`.
     pub fn by_endpoint(&self, endpoint: &EndpointName) -> Option<&Registration> {
-        self.by_endpoint.get(endpoint).and_then(|id| self.by_id.get(id))
+        self.by_endpoint.get(endpoint).and_then(|id| self.by_id.get(id)).map(|reg| &**reg)
     }
 
     /// The registration `peer` holds: by identity when it has one, else by address.
@@ -50,12 +52,12 @@ impl Directory {
             Some(identity) => self.by_identity.get(identity),
             None => self.by_addr.get(&peer.addr),
         }?;
-        self.by_id.get(id).filter(|reg| reg.peer.identity == peer.identity)
+        self.by_id.get(id).map(|reg| &**reg).filter(|reg| reg.peer.identity == peer.identity)
     }
 
     /// Every registration, by ID.
     pub fn iter(&self) -> impl Iterator<Item = &Registration> + '_ {
-        self.by_id.values()
+        self.by_id.values().map(|reg| &**reg)
     }
 
     /// Inserts `registration`, replacing the one with the same ID if any (an Update). The caller
@@ -70,12 +72,12 @@ impl Directory {
             Some(identity) => self.by_identity.insert(identity.clone(), registration.id.clone()),
             None => self.by_addr.insert(registration.peer.addr, registration.id.clone()),
         };
-        self.by_id.insert(registration.id.clone(), registration);
+        self.by_id.insert(registration.id.clone(), Box::new(registration));
     }
 
     /// Removes the registration with `id`.
     pub fn remove(&mut self, id: &RegistrationId) -> Option<Registration> {
-        let registration = self.by_id.remove(id)?;
+        let registration = *self.by_id.remove(id)?;
         if self.by_endpoint.get(&registration.endpoint) == Some(id) {
             self.by_endpoint.remove(&registration.endpoint);
         }

@@ -90,6 +90,20 @@ impl DedupCache {
                 }
             }
         }
+        self.release_slack();
+    }
+
+    /// Gives back the tables' memory once a burst (e.g. many Registers) has expired: neither
+    /// table shrinks by itself, and a burst of N entries would otherwise hold N slots for good.
+    fn release_slack(&mut self) {
+        const KEEP: usize = 64;
+        let len = self.entries.len();
+        if self.entries.capacity() > KEEP && len < self.entries.capacity() / 4 {
+            self.entries.shrink_to(KEEP.max(2 * len));
+        }
+        if self.order.capacity() > KEEP && self.order.len() < self.order.capacity() / 4 {
+            self.order.shrink_to(KEEP.max(2 * self.order.len()));
+        }
     }
 
     /// When the oldest entry expires.
@@ -140,5 +154,21 @@ mod tests {
         assert_eq!(evicted, 9_900);
         assert_eq!(cache.lookup(t0, &key(9_999)), Seen::Duplicate(None));
         assert_eq!(cache.lookup(t0, &key(0)), Seen::New);
+    }
+
+    #[test]
+    fn expired_burst_gives_its_table_memory_back() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(10_000);
+        for mid in 0..5_000u16 {
+            cache.insert(key(mid), t0 + Duration::from_secs(247));
+        }
+        cache.insert(key(9_000), t0 + Duration::from_secs(500));
+        assert!(cache.entries.capacity() >= 5_000);
+        cache.purge(t0 + Duration::from_secs(247));
+        assert_eq!(cache.len(), 1);
+        assert!(cache.entries.capacity() < 256, "capacity {}", cache.entries.capacity());
+        assert!(cache.order.capacity() < 256, "capacity {}", cache.order.capacity());
+        assert_eq!(cache.lookup(t0, &key(9_000)), Seen::Duplicate(None));
     }
 }
