@@ -8,6 +8,7 @@ use clap::Parser;
 // `lwm2m-gw bench` (hidden benchmark).
 mod bench;
 mod cli;
+mod database;
 // `lwm2m-gw run` (the gateway daemon).
 mod daemon;
 // `lwm2m-gw demo`.

@@ -6,11 +6,13 @@
 //! one JSON document keyed by endpoint name; the shapes are the serde types of this module.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::path::Path;
+use std::sync::MutexGuard;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+
+use crate::database::{self, Database, DatabaseError};
 
 /// File name of the database inside the data directory.
 pub(crate) const DATABASE_FILE: &str = "state.sqlite3";
@@ -18,24 +20,9 @@ pub(crate) const DATABASE_FILE: &str = "state.sqlite3";
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
-    /// The data directory could not be created.
-    #[error("cannot create data directory {dir}")]
-    CreateDir {
-        /// The directory.
-        dir: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// SQLite refused an operation.
-    #[error("database {what} failed")]
-    Sqlite {
-        /// What was being done.
-        what: &'static str,
-        /// The SQLite error.
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The database file could not be opened, read or written.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
     /// A stored row is not the JSON it should be.
     #[error("stored {table} row for {endpoint:?} is not valid json")]
     Corrupt {
@@ -128,8 +115,7 @@ pub(crate) struct StoredRegistration {
 /// The database. Calls block for the duration of one small transaction (with fsync).
 #[derive(Debug)]
 pub(crate) struct Store {
-    connection: Mutex<Connection>,
-    path: PathBuf,
+    database: Database,
 }
 
 const SCHEMA: &str = "
@@ -140,29 +126,22 @@ CREATE TABLE IF NOT EXISTS registration (endpoint TEXT PRIMARY KEY NOT NULL, doc
 ";
 
 fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { what, source }
+    database::sql(what)
 }
 
 impl Store {
     /// Opens (creating if needed) the database in `dir`.
     pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { dir: dir.to_owned(), source })?;
-        let path = dir.join(DATABASE_FILE);
-        let connection = Connection::open(&path).map_err(sql("open"))?;
-        connection.pragma_update(None, "journal_mode", "WAL").map_err(sql("enabling wal"))?;
-        connection.pragma_update(None, "synchronous", "FULL").map_err(sql("setting synchronous=full"))?;
-        connection.execute_batch(SCHEMA).map_err(sql("creating tables"))?;
-        Ok(Self { connection: Mutex::new(connection), path })
+        Ok(Self { database: Database::open(dir, DATABASE_FILE, SCHEMA)? })
     }
 
     /// The database file.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.database.path()
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
-        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
+        self.database.lock()
     }
 
     fn put(&self, table: &'static str, endpoint: &str, doc: &str) -> Result<(), StoreError> {
@@ -280,7 +259,7 @@ fn to_json<T: Serialize>(value: &T) -> String {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
+    fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("lwm2m-gw-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir

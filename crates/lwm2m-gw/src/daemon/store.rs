@@ -6,12 +6,14 @@
 //! runtime writes from inside the engine step, before the datagrams of that step are sent: a
 //! prefix is on disk before the Register that got it is acknowledged.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::path::Path;
+use std::sync::MutexGuard;
 
 use gateway::GatewayState;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
+
+use crate::database::{self, Database, DatabaseError};
 
 /// File name of the database inside the data directory.
 pub(crate) const DATABASE_FILE: &str = "gateway.sqlite3";
@@ -19,24 +21,9 @@ pub(crate) const DATABASE_FILE: &str = "gateway.sqlite3";
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum GatewayStoreError {
-    /// The data directory could not be created.
-    #[error("cannot create data directory {dir}")]
-    CreateDir {
-        /// The directory.
-        dir: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// SQLite refused an operation.
-    #[error("database {what} failed")]
-    Sqlite {
-        /// What was being done.
-        what: &'static str,
-        /// The SQLite error.
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The database file could not be opened, read or written.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
     /// A stored row does not hold what it should.
     #[error("stored {table} row {key:?} is invalid")]
     Corrupt {
@@ -48,7 +35,7 @@ pub(crate) enum GatewayStoreError {
 }
 
 fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> GatewayStoreError {
-    move |source| GatewayStoreError::Sqlite { what, source }
+    database::sql(what)
 }
 
 /// An End-Device the gateway has known, as kept across restarts. Times are milliseconds since
@@ -75,30 +62,22 @@ CREATE TABLE IF NOT EXISTS end_device (endpoint TEXT PRIMARY KEY NOT NULL, doc T
 /// The database. Calls block for one small transaction (with fsync).
 #[derive(Debug)]
 pub(crate) struct GatewayStore {
-    connection: Mutex<Connection>,
-    path: PathBuf,
+    database: Database,
 }
 
 impl GatewayStore {
     /// Opens (creating if needed) the database in `dir`.
     pub(crate) fn open(dir: &Path) -> Result<Self, GatewayStoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| GatewayStoreError::CreateDir { dir: dir.to_owned(), source })?;
-        let path = dir.join(DATABASE_FILE);
-        let connection = Connection::open(&path).map_err(sql("open"))?;
-        connection.pragma_update(None, "journal_mode", "WAL").map_err(sql("enabling wal"))?;
-        connection.pragma_update(None, "synchronous", "FULL").map_err(sql("setting synchronous=full"))?;
-        connection.execute_batch(SCHEMA).map_err(sql("creating tables"))?;
-        Ok(Self { connection: Mutex::new(connection), path })
+        Ok(Self { database: Database::open(dir, DATABASE_FILE, SCHEMA)? })
     }
 
     /// The database file.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.database.path()
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
-        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
+        self.database.lock()
     }
 
     /// Replaces the stored gateway state with `state`, in one transaction.
@@ -207,7 +186,7 @@ impl GatewayStore {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
+    fn temp_dir(name: &str) -> std::path::PathBuf {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         std::env::temp_dir().join(format!("lwm2m-gw-gwstore-{name}-{}-{nanos}", std::process::id()))
     }
