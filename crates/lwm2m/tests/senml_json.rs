@@ -1,42 +1,15 @@
 //! SenML JSON (110): the LwM2M Core TS §7.5.6 examples byte for byte, gateway prefixes
 //! (Gateway TS 1.1.1 §9), every data type, integer limits and malformed input.
 
-use std::collections::BTreeMap;
+mod model_builders;
 
 use coap::ContentFormat;
 use lwm2m::format::{self, senml, senml_json, FormatError, Record};
-use lwm2m::{DataType, ObjectModel, Operations, Path, PrefixedPath, Registry, ResourceModel, Value};
+use lwm2m::{DataType, Path, PrefixedPath, Registry, Value};
+use model_builders::{obj, res};
 
 /// Object 3 (subset), 4 and 6 (subsets) and a test object 33000 with one resource per type.
 fn registry() -> Registry {
-    fn res(id: u16, data_type: DataType, multiple: bool) -> (u16, ResourceModel) {
-        let operations = Operations { read: true, write: true, execute: data_type == DataType::None };
-        let model = ResourceModel {
-            id,
-            name: format!("r{id}"),
-            operations,
-            multiple,
-            mandatory: false,
-            data_type,
-            range: String::new(),
-            units: String::new(),
-            description: String::new(),
-        };
-        (id, model)
-    }
-    fn obj(id: u16, resources: Vec<(u16, ResourceModel)>) -> ObjectModel {
-        ObjectModel {
-            id,
-            name: format!("o{id}"),
-            description: String::new(),
-            version: "1.0".into(),
-            lwm2m_version: "1.1".into(),
-            urn: format!("urn:oma:lwm2m:x:{id}"),
-            multiple: true,
-            mandatory: false,
-            resources: resources.into_iter().collect::<BTreeMap<_, _>>(),
-        }
-    }
     let mut registry = Registry::empty();
     registry.insert(obj(
         3,
