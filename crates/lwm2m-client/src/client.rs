@@ -233,28 +233,11 @@ impl Client {
     /// server's `/1/x/23` Mute Send is present and false. In queue mode while asleep an Update
     /// goes first (the endpoint keeps the order).
     pub fn send(&mut self, now: Instant, server: ServerId, paths: &[Path]) -> Result<Token, SendError> {
-        let session = self.sessions.get(&server).ok_or(SendError::UnknownServer(server))?;
-        if !session.is_registered() {
-            return Err(SendError::NotRegistered(server));
-        }
-        let settings = self.server_settings(now, server).ok_or(SendError::UnknownServer(server))?;
-        if !settings.send_allowed() {
-            return Err(SendError::Muted(server));
-        }
         let mut records: Vec<Record> = Vec::new();
         for path in paths {
             records.extend(self.tree.records(now, path, true).unwrap_or_default());
         }
-        let request = send::send_request(&records, self.tree.registry())?;
-        self.wake(now, server);
-        let peer = self.sessions.get(&server).map(|s| s.peer.clone()).ok_or(SendError::UnknownServer(server))?;
-        let token = self.endpoint.send_request(now, peer, request, Reliability::Confirmable)?;
-        self.sends.insert(token, server);
-        if let Some(session) = self.sessions.get_mut(&server) {
-            queue::touch(session, now);
-        }
-        self.drive(now);
-        Ok(token)
+        self.send_records(now, server, &records)
     }
 
     /// Sets the End-Device prefixes whose requests go to the application as
