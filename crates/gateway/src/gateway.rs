@@ -168,6 +168,8 @@ pub struct Gateway {
     server: Server,
     registry: Registry,
     devices: BTreeMap<EndpointName, Device>,
+    /// The End-Device of each prefix in `devices` (proxy routing looks it up per request).
+    by_prefix: BTreeMap<Prefix, EndpointName>,
     inventory: SharedInventory,
     /// Inventory instance of each End-Device ever seen.
     inventory_ids: BTreeMap<EndpointName, u16>,
@@ -207,6 +209,7 @@ impl Gateway {
             server,
             registry,
             devices: BTreeMap::new(),
+            by_prefix: BTreeMap::new(),
             inventory,
             inventory_ids: BTreeMap::new(),
             pending: BTreeMap::new(),
@@ -396,11 +399,8 @@ impl Gateway {
     }
 
     fn touch_peer(&mut self, now: Instant, peer: &Peer) {
-        let Some(endpoint) = self.server.registrations().find(|r| r.peer.addr == peer.addr).map(|r| r.endpoint.clone())
-        else {
-            return;
-        };
-        if let Some(id) = self.inventory_ids.get(&endpoint) {
+        let Some(registration) = self.server.registration_of_peer(peer) else { return };
+        if let Some(id) = self.inventory_ids.get(&registration.endpoint) {
             if let Some(entry) = objects::lock(&self.inventory).entries.get_mut(id) {
                 entry.last_seen = now;
             }
@@ -507,6 +507,7 @@ impl Gateway {
             return;
         }
         self.grant(now, GATEWAY_OBJECT, instance, None);
+        self.by_prefix.insert(prefix.clone(), endpoint.clone());
         self.devices.insert(
             endpoint.clone(),
             Device { prefix: prefix.clone(), instance, objects, version: registration.version },
@@ -585,6 +586,7 @@ impl Gateway {
             self.emit(GatewayEvent::InventoryChanged);
         }
         let Some(device) = self.devices.remove(endpoint) else { return };
+        self.by_prefix.remove(&device.prefix);
         self.end_relays_of(now, endpoint);
         if let Some(object) = self.client.tree_mut().object_mut(GATEWAY_OBJECT) {
             if let Err(error) = object.delete(device.instance) {
@@ -743,8 +745,8 @@ impl Gateway {
         self.answer(now, handle, Response::new(code));
     }
 
-    fn device_by_prefix(&self, prefix: &Prefix) -> Option<(EndpointName, Device)> {
-        self.devices.iter().find(|(_, d)| &d.prefix == prefix).map(|(e, d)| (e.clone(), d.clone()))
+    fn device_by_prefix(&self, prefix: &Prefix) -> Option<EndpointName> {
+        self.by_prefix.get(prefix).cloned()
     }
 
     fn options(&self) -> RequestOptions {
@@ -757,8 +759,7 @@ impl Gateway {
             return;
         }
         let routed = proxy::split_path(request).and_then(|(prefix, path)| {
-            let (endpoint, _) =
-                self.device_by_prefix(&prefix).ok_or_else(|| ProxyError::NotFound(format!("/{prefix}")))?;
+            let endpoint = self.device_by_prefix(&prefix).ok_or_else(|| ProxyError::NotFound(format!("/{prefix}")))?;
             let dm = proxy::to_dm_request(request, observe, &prefix, path, &self.registry)?;
             Ok((prefix, path, endpoint, dm))
         });
@@ -951,7 +952,7 @@ impl Gateway {
                 per_instance.entry((prefix, o, i)).or_default().push(record);
             }
             for ((prefix, o, i), records) in per_instance {
-                let Some((endpoint, _)) = self.device_by_prefix(&prefix) else {
+                let Some(endpoint) = self.device_by_prefix(&prefix) else {
                     return self.refuse(now, &handle, &ProxyError::NotFound(format!("/{prefix}")));
                 };
                 let path = PrefixedPath::plain(Path::Instance(o, i));
@@ -982,7 +983,7 @@ impl Gateway {
                     composite.own.push(path.path);
                     continue;
                 };
-                let Some((endpoint, _)) = self.device_by_prefix(&prefix) else {
+                let Some(endpoint) = self.device_by_prefix(&prefix) else {
                     return self.refuse(now, &handle, &ProxyError::NotFound(format!("/{prefix}")));
                 };
                 let target = PrefixedPath::plain(path.path);

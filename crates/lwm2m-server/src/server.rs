@@ -178,6 +178,11 @@ impl Server {
         self.directory.by_endpoint(endpoint)
     }
 
+    /// The registration `peer` holds (by DTLS identity, or by address for NoSec peers).
+    pub fn registration_of_peer(&self, peer: &Peer) -> Option<&Registration> {
+        self.directory.by_peer(peer)
+    }
+
     /// Every End-Device known from the gateways' `/25`.
     pub fn end_devices(&self) -> impl Iterator<Item = &EndDevice> + '_ {
         self.end_devices.values().flat_map(BTreeMap::values)

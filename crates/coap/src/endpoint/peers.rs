@@ -25,11 +25,14 @@ pub(crate) struct Peers {
     peers: BTreeMap<Peer, PeerState>,
     queued: usize,
     max_peers: usize,
+    /// No peer was last used before this (a lower bound, `None` when there is no peer): the
+    /// purge runs after every input, and with this it only walks the peers when one may be due.
+    oldest_use: Option<Instant>,
 }
 
 impl Peers {
     pub(crate) fn new(max_peers: usize) -> Self {
-        Self { peers: BTreeMap::new(), queued: 0, max_peers }
+        Self { peers: BTreeMap::new(), queued: 0, max_peers, oldest_use: None }
     }
 
     fn entry(&mut self, now: Instant, peer: &Peer, rng: &mut impl Rng) -> &mut PeerState {
@@ -39,6 +42,7 @@ impl Peers {
             }
             self.peers
                 .insert(peer.clone(), PeerState { next_mid: rng.random(), last_used: now, queue: VecDeque::new() });
+            self.oldest_use = Some(self.oldest_use.map_or(now, |oldest| oldest.min(now)));
         }
         let state = self.peers.get_mut(peer).expect("inserted above");
         state.last_used = now;
@@ -94,7 +98,11 @@ impl Peers {
 
     /// Forgets peers idle since before `cutoff` with nothing queued.
     pub(crate) fn purge_idle(&mut self, cutoff: Instant) {
+        if self.oldest_use.is_none_or(|oldest| oldest >= cutoff) {
+            return;
+        }
         self.peers.retain(|_, s| !s.queue.is_empty() || s.last_used >= cutoff);
+        self.oldest_use = self.peers.values().map(|s| s.last_used).min();
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -122,6 +130,30 @@ mod tests {
         assert_ne!(a0, b0);
         peers.next_mid(now, &peer(3), &mut rng);
         assert_eq!(peers.len(), 2);
+    }
+
+    #[test]
+    fn idle_peers_are_purged_once_their_cutoff_passes_and_queued_ones_after_their_queue_empties() {
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([3; 32]);
+        let t0 = Instant::now();
+        let s = std::time::Duration::from_secs;
+        let mut peers = Peers::new(8);
+        let token = Token::new(&[1, 2, 3, 4]).expect("short token");
+        peers.enqueue(t0, &peer(1), token, &mut rng);
+        peers.next_mid(t0, &peer(2), &mut rng);
+        peers.next_mid(t0 + s(10), &peer(3), &mut rng);
+        peers.purge_idle(t0 + s(5));
+        assert_eq!(peers.len(), 2, "the idle peer 2 is gone, the queued peer 1 and the recent peer 3 stay");
+        assert_eq!(peers.dequeue(&peer(1)), Some(token));
+        peers.purge_idle(t0 + s(6));
+        assert_eq!(peers.len(), 1, "peer 1 is idle now that its queue is empty");
+        peers.purge_idle(t0 + s(10));
+        assert_eq!(peers.len(), 1, "peer 3 was used at the cutoff");
+        peers.next_mid(t0 + s(20), &peer(3), &mut rng);
+        peers.purge_idle(t0 + s(15));
+        assert_eq!(peers.len(), 1, "peer 3 was used again");
+        peers.purge_idle(t0 + s(21));
+        assert_eq!(peers.len(), 0);
     }
 
     #[test]
