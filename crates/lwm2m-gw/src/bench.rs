@@ -67,6 +67,11 @@ pub(crate) struct BenchArgs {
     /// Temperature tick of the simulated devices, in milliseconds (`lwm2m-gw device --tick-ms`).
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub(crate) tick_ms: u64,
+    /// Pins the gateway to this CPU and every other process of the run (this one and the
+    /// devices) to the remaining ones, with `taskset`: the gateway gets a core of its own, as on
+    /// its own box, instead of sharing every core with the End-Devices and the distant server.
+    #[arg(long, value_name = "CPU")]
+    pub(crate) gateway_cpu: Option<usize>,
 }
 
 /// How long the children may take to start, register and be seen.
@@ -313,6 +318,53 @@ fn cpu_snapshot(stats: &[String; PROCESSES.len()]) -> anyhow::Result<[u64; PROCE
     Ok(out)
 }
 
+/// The CPUs this process may run on (`Cpus_allowed_list` of `/proc/self/status`, e.g. `0-3,6`).
+fn allowed_cpus() -> anyhow::Result<Vec<usize>> {
+    let status = std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .context("no Cpus_allowed_list in /proc/self/status")?;
+    let mut cpus = Vec::new();
+    for range in list.trim().split(',').filter(|r| !r.is_empty()) {
+        let bound = |b: &str| b.trim().parse::<usize>().with_context(|| format!("bad CPU list {list:?}"));
+        match range.split_once('-') {
+            Some((first, last)) => cpus.extend(bound(first)?..=bound(last)?),
+            None => cpus.push(bound(range)?),
+        }
+    }
+    Ok(cpus)
+}
+
+/// Puts every thread of `pid` on `cpus` (a `taskset` list such as `1,2`).
+fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run taskset (util-linux) for --gateway-cpu")?;
+    if !status.success() {
+        bail!("taskset -a -p -c {cpus} {pid} failed: {status}");
+    }
+    Ok(())
+}
+
+/// For `--gateway-cpu`: moves this process (and so the devices it starts later) off `cpu`;
+/// returns the CPUs left to everyone else.
+fn keep_off(cpu: usize) -> anyhow::Result<String> {
+    let allowed = allowed_cpus()?;
+    if !allowed.contains(&cpu) {
+        bail!("--gateway-cpu {cpu}: this process may only run on CPUs {allowed:?}");
+    }
+    let others: Vec<String> = allowed.iter().filter(|c| **c != cpu).map(ToString::to_string).collect();
+    if others.is_empty() {
+        bail!("--gateway-cpu {cpu}: no CPU left for the devices and the distant server");
+    }
+    let others = others.join(",");
+    pin(std::process::id(), &others)?;
+    Ok(others)
+}
+
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -391,6 +443,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let concurrency = usize::try_from(args.concurrency).unwrap_or(1);
     let north_nstart = args.north_nstart.unwrap_or(concurrency).max(1);
     let dir = TempDir::new()?;
+    let others = args.gateway_cpu.map(keep_off).transpose()?;
 
     let direct = Face::start(Face::bind().await?, 1, 11)?;
     // The distant server answers only once the End-Devices are registered to the gateway (its
@@ -408,8 +461,11 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>(),
         &dir.0,
     )?;
-    let south = gateway.address("south")?;
     let gateway_pid = gateway.child.id();
+    if let Some(cpu) = args.gateway_cpu {
+        pin(gateway_pid, &cpu.to_string())?;
+    }
+    let south = gateway.address("south")?;
     tokio::time::sleep(SETTLE).await;
     let before = rss_kib(gateway_pid)?;
 
@@ -473,6 +529,10 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("lwm2m-gw bench: N={n} concurrency={concurrency} north-nstart={north_nstart} path={} rounds={} reads/phase={} read-timeout={}s",
         args.path, args.rounds, args.reads, READ_TIMEOUT.as_secs());
+    match (args.gateway_cpu, &others) {
+        (Some(cpu), Some(others)) => println!("CPUs: gateway on {cpu}, this process and the devices on {others}"),
+        _ => println!("CPUs: every process may run on any CPU"),
+    }
     println!("end devices seen by the distant server {:.1} s after the devices started", seen_after.as_secs_f64());
     println!();
     println!("| mode | reads ok | failed | reads/s | per round | p50 ms | p99 ms |");
