@@ -1,6 +1,10 @@
 //! Deduplication of incoming CON and NON messages (RFC 7252 §4.5): (peer, message ID) is
 //! remembered for EXCHANGE_LIFETIME (CON) or NON_LIFETIME (NON) together with the datagram we
 //! answered it with, so a duplicate is answered from the cache and never re-delivered.
+//! A safe request whose answer the endpoint can produce again by itself (a later Block2 block
+//! of a cached body) is remembered without the datagram and processed again when duplicated,
+//! as RFC 7252 §4.5 allows for idempotent requests: those blocks would otherwise hold a
+//! second copy of a large body for EXCHANGE_LIFETIME.
 //!
 //! Invariant: at most `capacity` entries; beyond that the oldest entry is evicted (and counted
 //! by the caller), so a flood of junk IDs cannot grow memory.
@@ -17,7 +21,18 @@ pub(crate) type DedupKey = (Peer, MessageId);
 #[derive(Debug)]
 struct Entry {
     expires_at: Instant,
-    reply: Option<Vec<u8>>,
+    reply: Reply,
+}
+
+/// What a duplicate of an entry gets.
+#[derive(Debug)]
+enum Reply {
+    /// Not answered yet: nothing.
+    Pending,
+    /// The datagram that answered it.
+    Datagram(Vec<u8>),
+    /// Processed again: a safe request answered by the endpoint itself.
+    Reprocess,
 }
 
 /// What the cache knows about a received message.
@@ -27,6 +42,8 @@ pub(crate) enum Seen<'a> {
     New,
     /// A duplicate; the datagram we answered it with, if any yet.
     Duplicate(Option<&'a [u8]>),
+    /// A duplicate of a safe request the endpoint answered by itself: process it again.
+    Reprocess,
 }
 
 /// Bounded cache of recently received message IDs.
@@ -48,7 +65,11 @@ impl DedupCache {
 
     pub(crate) fn lookup(&self, now: Instant, key: &DedupKey) -> Seen<'_> {
         match self.entries.get(key) {
-            Some(entry) if entry.expires_at > now => Seen::Duplicate(entry.reply.as_deref()),
+            Some(entry) if entry.expires_at > now => match &entry.reply {
+                Reply::Pending => Seen::Duplicate(None),
+                Reply::Datagram(bytes) => Seen::Duplicate(Some(bytes)),
+                Reply::Reprocess => Seen::Reprocess,
+            },
             _ => Seen::New,
         }
     }
@@ -63,7 +84,7 @@ impl DedupCache {
                 evicted += 1;
             }
         }
-        self.entries.insert(key.clone(), Entry { expires_at, reply: None });
+        self.entries.insert(key.clone(), Entry { expires_at, reply: Reply::Pending });
         self.order.push_back((expires_at, key));
         if self.order.len() > 2 * self.capacity {
             self.compact();
@@ -74,7 +95,15 @@ impl DedupCache {
     /// Records the datagram that answered `key`, for duplicates.
     pub(crate) fn set_reply(&mut self, key: &DedupKey, reply: Vec<u8>) {
         if let Some(entry) = self.entries.get_mut(key) {
-            entry.reply = Some(reply);
+            entry.reply = Reply::Datagram(reply);
+        }
+    }
+
+    /// Records that a duplicate of `key` is to be processed again rather than answered with
+    /// stored bytes (only for safe requests the endpoint answers by itself).
+    pub(crate) fn set_reprocess(&mut self, key: &DedupKey) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.reply = Reply::Reprocess;
         }
     }
 
