@@ -118,8 +118,8 @@ struct Device {
     prefix: Prefix,
     /// Its `/25` instance.
     instance: u16,
-    /// `/25/x/3`.
-    objects: String,
+    /// Digest of `/25/x/3` (the value itself is in the `/25` instance), to tell a change.
+    objects: u64,
     version: Version,
 }
 
@@ -479,10 +479,11 @@ impl Gateway {
         self.upsert_inventory(now, registration);
         if let Some(device) = self.devices.get_mut(&endpoint) {
             device.version = registration.version;
-            if device.objects == objects {
+            let digest = digest_of(&objects);
+            if device.objects == digest {
                 return;
             }
-            device.objects = objects.clone();
+            device.objects = digest;
             let instance = device.instance;
             let change = ResourceChange { resource: 3, value: Some(ResourceValue::Single(Value::CoreLnk(objects))) };
             if let Some(object) = self.client.tree_mut().object_mut(GATEWAY_OBJECT) {
@@ -500,7 +501,8 @@ impl Gateway {
         let Some(prefix) = self.assign_prefix(&endpoint) else { return };
         let Some(instance) = self.client.tree().free_instance(GATEWAY_OBJECT) else { return };
         let device_id = self.config.device_id(endpoint.as_str());
-        let values = objects::gateway_instance(&device_id, prefix.as_str(), &objects);
+        let digest = digest_of(&objects);
+        let values = objects::gateway_instance(device_id, prefix.as_str(), objects);
         let created = self.client.tree_mut().object_mut(GATEWAY_OBJECT).map(|o| o.create(now, instance, values));
         if let Some(Err(error)) = created {
             tracing::warn!(%error, %endpoint, "/25 instance not created");
@@ -509,7 +511,7 @@ impl Gateway {
         self.grant(now, GATEWAY_OBJECT, instance, None);
         self.devices.insert(
             endpoint.clone(),
-            Device { prefix: prefix.clone(), instance, objects, version: registration.version },
+            Device { prefix: prefix.clone(), instance, objects: digest, version: registration.version },
         );
         if let Some(id) = self.inventory_ids.get(&endpoint) {
             if let Some(entry) = objects::lock(&self.inventory).entries.get_mut(id) {
@@ -547,13 +549,10 @@ impl Gateway {
             sleeping: false,
             last_seen: now,
             lifetime: registration.lifetime,
-            binding: format!(
-                "{}{}",
-                registration.binding.query_value(Version::V1_1, false),
-                if registration.queue_mode { "Q" } else { "" }
-            ),
-            version: registration.version.as_str().to_owned(),
-            address: registration.peer.addr.to_string(),
+            binding: registration.binding.clone(),
+            queue_mode: registration.queue_mode,
+            version: registration.version,
+            address: registration.peer.addr,
             gateway_instance: known.map(|d| d.instance),
         };
         let added = objects::lock(&self.inventory).entries.insert(id, entry).is_none();
@@ -1152,4 +1151,12 @@ impl Gateway {
             }
         }
     }
+}
+
+/// A 64-bit digest of a `/25/x/3` value.
+fn digest_of(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }

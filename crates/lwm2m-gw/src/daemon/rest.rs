@@ -105,9 +105,9 @@ fn entry_json(
         "lastSeen": wall_ms(entry.last_seen),
         "lastSeenSecondsAgo": now.saturating_duration_since(entry.last_seen).as_secs(),
         "lifetime": entry.lifetime,
-        "binding": entry.binding,
-        "version": entry.version,
-        "address": entry.address,
+        "binding": entry.binding_text(),
+        "version": entry.version.as_str(),
+        "address": entry.address.to_string(),
         "objects": objects,
     })
 }
