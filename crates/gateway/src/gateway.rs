@@ -176,6 +176,19 @@ pub struct Gateway {
     next_composite: u64,
     relays: BTreeMap<ObservationId, Relay>,
     events: VecDeque<GatewayEvent>,
+    /// `/25` changes waiting for [`GatewayConfig::report_delay`].
+    unreported: Unreported,
+}
+
+/// End-Device changes collected for one report north.
+#[derive(Debug, Default)]
+struct Unreported {
+    /// When the report goes out; `None` when nothing waits.
+    due: Option<Instant>,
+    /// What changed: one path, or `/25` when several did.
+    changed: Option<Path>,
+    /// The set of `/25` instances changed: an Update follows the notification.
+    instances_changed: bool,
 }
 
 impl Gateway {
@@ -214,6 +227,7 @@ impl Gateway {
             next_composite: 0,
             relays: BTreeMap::new(),
             events: VecDeque::new(),
+            unreported: Unreported::default(),
         };
         gateway.grant(now, SUMMARY_OBJECT, 0, None);
         for ssid in gateway.server_ids(now) {
@@ -299,6 +313,10 @@ impl Gateway {
         self.client.handle_timeout(now);
         self.server.handle_timeout(now);
         self.process(now);
+        if self.unreported.due.is_some_and(|at| at <= now) {
+            self.flush_report(now);
+            self.process(now);
+        }
     }
 
     /// The next datagram to send, with the face to send it on.
@@ -311,10 +329,7 @@ impl Gateway {
 
     /// When [`Gateway::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.client.poll_timeout(), self.server.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.client.poll_timeout(), self.server.poll_timeout(), self.unreported.due].into_iter().flatten().min()
     }
 
     /// The next event for the runtime.
@@ -653,9 +668,26 @@ impl Gateway {
         self.client.set_proxy_prefixes(self.devices.values().map(|d| d.prefix.as_str().to_owned()));
     }
 
-    /// Reports an End-Device change to every distant server that has reporting on: `/25`
+    /// Reports an End-Device change to every distant server that has reporting on, once
+    /// [`GatewayConfig::report_delay`] is over (changes within it are reported together): `/25`
     /// observers are notified and, when the instance set changed, an Update follows.
     fn report(&mut self, now: Instant, changed: Path, instances_changed: bool) {
+        let pending = &mut self.unreported;
+        pending.changed = match pending.changed {
+            Some(earlier) if earlier != changed => Some(Path::Object(GATEWAY_OBJECT)),
+            _ => Some(changed),
+        };
+        pending.instances_changed |= instances_changed;
+        let due = *pending.due.get_or_insert(now + self.config.report_delay);
+        if due <= now {
+            self.flush_report(now);
+        }
+    }
+
+    /// Sends the report collected by [`Gateway::report`].
+    fn flush_report(&mut self, now: Instant) {
+        let Unreported { changed, instances_changed, .. } = std::mem::take(&mut self.unreported);
+        let Some(changed) = changed else { return };
         let servers: Vec<ServerId> = self.server_ids(now).into_iter().filter(|s| self.state.reports_to(s.0)).collect();
         self.client.value_changed_for(now, changed, &servers);
         if instances_changed {
