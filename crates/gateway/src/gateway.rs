@@ -530,11 +530,11 @@ impl Gateway {
         );
         if let Some(id) = self.inventory_ids.get(&endpoint) {
             if let Some(entry) = objects::lock(&self.inventory).entries.get_mut(id) {
-                entry.prefix = prefix.as_str().to_owned();
+                entry.prefix = Some(prefix.clone());
                 entry.gateway_instance = Some(instance);
             }
         }
-        self.update_prefixes();
+        self.client.add_proxy_prefix(prefix.as_str());
         self.emit(GatewayEvent::EndDeviceAdded { endpoint, prefix });
         self.report(now, Path::Instance(GATEWAY_OBJECT, instance), true);
     }
@@ -554,11 +554,10 @@ impl Gateway {
         };
         let known = self.devices.get(endpoint);
         let entry = InventoryEntry {
-            endpoint: endpoint.as_str().to_owned(),
+            endpoint: endpoint.clone(),
             prefix: known
-                .map(|d| d.prefix.as_str().to_owned())
-                .or_else(|| self.state.prefix_of(endpoint.as_str()).map(str::to_owned))
-                .unwrap_or_default(),
+                .map(|d| d.prefix.clone())
+                .or_else(|| self.state.prefix_of(endpoint.as_str()).and_then(|p| Prefix::new(p).ok())),
             mode: Mode::Proxy,
             connected: true,
             sleeping: false,
@@ -606,7 +605,7 @@ impl Gateway {
             }
         }
         self.revoke(now, GATEWAY_OBJECT, device.instance);
-        self.update_prefixes();
+        self.client.remove_proxy_prefix(device.prefix.as_str());
         self.emit(GatewayEvent::EndDeviceRemoved { endpoint: endpoint.clone(), prefix: device.prefix });
         self.report(now, Path::Instance(GATEWAY_OBJECT, device.instance), true);
     }
@@ -662,10 +661,6 @@ impl Gateway {
         if let Err(error) = self.client.notify_proxied(now, handle, Response::new(code), Reliability::Confirmable) {
             tracing::debug!(%error, "end of observation not relayed");
         }
-    }
-
-    fn update_prefixes(&mut self) {
-        self.client.set_proxy_prefixes(self.devices.values().map(|d| d.prefix.as_str().to_owned()));
     }
 
     /// Reports an End-Device change to every distant server that has reporting on, once

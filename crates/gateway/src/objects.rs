@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lwm2m::{Binding, ExecuteArguments, Path, Registry, Value, Version};
+use lwm2m::{Binding, EndpointName, ExecuteArguments, Path, Prefix, Registry, Value, Version};
 use lwm2m_client::{InstanceStore, Object, ObjectError, ResourceChange, ResourceValue};
 
 /// Object 25, LwM2M Gateway.
@@ -92,10 +92,10 @@ impl DeviceState {
 /// What the gateway knows about one End-Device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InventoryEntry {
-    /// Endpoint name.
-    pub endpoint: String,
-    /// Prefix.
-    pub prefix: String,
+    /// Endpoint name (shared with the registration's).
+    pub endpoint: EndpointName,
+    /// Prefix, once assigned.
+    pub prefix: Option<Prefix>,
     /// Mode.
     pub mode: Mode,
     /// Registered now.
@@ -119,6 +119,11 @@ pub struct InventoryEntry {
 }
 
 impl InventoryEntry {
+    /// The prefix as the inventory spells it: empty until one is assigned.
+    pub fn prefix_text(&self) -> &str {
+        self.prefix.as_ref().map_or("", Prefix::as_str)
+    }
+
     /// The binding as the inventory spells it: the 1.1 letters, then `Q` in queue mode (`UQ`).
     pub fn binding_text(&self) -> String {
         let mut text = self.binding.query_value(Version::V1_1, false);
@@ -193,7 +198,7 @@ impl Object for InventoryObject {
         let since = now.saturating_duration_since(e.last_seen).as_secs();
         let link = e.gateway_instance.map_or(Value::ObjLnk(65535, 65535), |i| Value::ObjLnk(GATEWAY_OBJECT, i));
         Some(BTreeMap::from([
-            (0, single(Value::String(e.endpoint.clone()))),
+            (0, single(Value::String(e.endpoint.as_str().to_owned()))),
             (1, single(Value::String(e.mode.as_str().to_owned()))),
             (2, single(Value::String(if e.connected { "connected" } else { "disconnected" }.to_owned()))),
             (3, single(Value::String(e.state(now, inventory.idle_after).as_str().to_owned()))),
@@ -203,7 +208,7 @@ impl Object for InventoryObject {
             (7, single(Value::String(e.version.as_str().to_owned()))),
             (8, single(Value::String(e.address.to_string()))),
             (9, single(link)),
-            (10, single(Value::String(e.prefix.clone()))),
+            (10, single(Value::String(e.prefix_text().to_owned()))),
         ]))
     }
 
@@ -311,8 +316,8 @@ mod tests {
     fn a_quiet_device_becomes_idle_and_a_sleeping_one_reports_sleep() {
         let t0 = Instant::now();
         let mut entry = InventoryEntry {
-            endpoint: "e".into(),
-            prefix: "d1".into(),
+            endpoint: EndpointName::new("e").expect("valid"),
+            prefix: Some(Prefix::new("d1").expect("valid")),
             mode: Mode::Proxy,
             connected: true,
             sleeping: false,

@@ -246,6 +246,18 @@ impl Client {
         self.proxy_prefixes = prefixes.into_iter().collect();
     }
 
+    /// Adds one End-Device prefix to those of [`Client::set_proxy_prefixes`].
+    pub fn add_proxy_prefix(&mut self, prefix: &str) {
+        if !self.proxy_prefixes.contains(prefix) {
+            self.proxy_prefixes.insert(prefix.to_owned());
+        }
+    }
+
+    /// Removes one End-Device prefix from those of [`Client::set_proxy_prefixes`].
+    pub fn remove_proxy_prefix(&mut self, prefix: &str) {
+        self.proxy_prefixes.remove(prefix);
+    }
+
     /// Answers a [`ClientEvent::ProxyRequest`]. For an Observe, a 2.xx answer starts the
     /// observation; later notifications go with [`Client::notify_proxied`].
     pub fn respond_proxied(

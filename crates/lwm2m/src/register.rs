@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::format::link::{self, Link};
 use crate::format::FormatError;
@@ -42,9 +43,10 @@ const MAX_SHORT_VALUE_LEN: usize = 64;
 pub const NEVER_LISTED: [u16; 3] = [0, 21, 23];
 
 /// The LwM2M `ep` value naming a client: non-empty, at most [`MAX_ENDPOINT_LEN`] bytes, no
-/// control characters.
+/// control characters. Clones share the text (a server and a gateway index a client by name
+/// in several tables).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EndpointName(String);
+pub struct EndpointName(Arc<str>);
 
 impl EndpointName {
     /// Validates an endpoint name.
@@ -56,7 +58,7 @@ impl EndpointName {
         } else if name.chars().any(char::is_control) {
             "it holds a control character"
         } else {
-            return Ok(Self(name.to_owned()));
+            return Ok(Self(Arc::from(name)));
         };
         Err(RegisterError::InvalidValue { name: "ep", reason })
     }

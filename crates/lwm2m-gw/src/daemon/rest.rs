@@ -97,8 +97,8 @@ fn entry_json(
     now: Instant,
 ) -> serde_json::Value {
     json!({
-        "endpoint": entry.endpoint,
-        "prefix": entry.prefix,
+        "endpoint": entry.endpoint.as_str(),
+        "prefix": entry.prefix_text(),
         "mode": entry.mode.as_str(),
         "status": if entry.connected { "connected" } else { "disconnected" },
         "state": entry.state(now, idle_after).as_str(),
