@@ -42,7 +42,7 @@
 //!   (model and Access Control checked; Security, Server and Access Control objects refused).
 //! - An End-Device's Send goes to every registered distant server with prefixed names.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use coap::Engine;
@@ -464,8 +464,8 @@ impl Gateway {
 
     /// The prefix of `endpoint`: the one it had, or a new one from the pattern.
     fn assign_prefix(&mut self, endpoint: &EndpointName) -> Option<Prefix> {
-        let connected: BTreeSet<&str> = self.devices.keys().map(EndpointName::as_str).collect();
-        match self.state.assign(endpoint.as_str(), &self.config, MAX_KNOWN, |ep| connected.contains(ep)) {
+        let devices = &self.devices;
+        match self.state.assign(endpoint.as_str(), &self.config, MAX_KNOWN, |ep| devices.contains_key(ep)) {
             Ok(Assignment::Known(prefix)) => Some(prefix),
             Ok(Assignment::New(prefix)) => {
                 self.emit(GatewayEvent::StateChanged);

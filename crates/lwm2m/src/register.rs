@@ -69,6 +69,13 @@ impl EndpointName {
     }
 }
 
+/// Maps keyed by name can be searched with a `&str` (ordering, equality and hash are the text's).
+impl std::borrow::Borrow<str> for EndpointName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for EndpointName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -199,7 +199,7 @@ impl Transfers {
     pub(crate) fn store_outgoing(
         &mut self,
         key: TransferKey,
-        body: CachedBody,
+        mut body: CachedBody,
         expires_at: Instant,
     ) -> (bool, Vec<TransferKey>) {
         self.remove(&key);
@@ -207,6 +207,10 @@ impl Transfers {
             return (false, Vec::new());
         }
         let evicted = self.make_room(&key, true, body.body.len());
+        // Kept up to EXCHANGE_LIFETIME: without the slack its encoder grew it with.
+        if body.body.capacity() - body.body.len() > body.body.len() / 16 {
+            body.body.shrink_to_fit();
+        }
         self.bytes += body.body.len();
         self.entries.insert(key, (Transfer::Outgoing(body), expires_at));
         (true, evicted)
