@@ -285,3 +285,61 @@ fn fetch_body_sent_block_wise_is_reassembled_under_one_key() {
     assert!(matches!(event, Event::Response { ref response, .. } if response.payload == b"ok"), "{event:?}");
     assert!(*received.borrow() == vec![names]);
 }
+
+/// A GET of `/5/0/0` from `probe` for Block2 block `num` (1 KiB blocks), message ID `mid`.
+fn block2_get(mid: u16, num: u32) -> Vec<u8> {
+    let token = Token::new(&[9, 9, 9, 9]).expect("4 bytes");
+    let mut msg = Message::new(MessageType::Confirmable, Code::GET, MessageId(mid), token);
+    msg.options.set_uri_path("/5/0/0");
+    msg.options.set(OptionNumber::BLOCK2, Block { num, more: false, size: BlockSize::S1024 }.encode());
+    let mut bytes = Vec::new();
+    msg.encode(&mut bytes);
+    bytes
+}
+
+#[test]
+fn a_duplicated_block2_request_still_gets_the_right_block() {
+    let mut sim = Sim::new(26);
+    let b = sim.add_with(|s| Endpoint::new(config(), s));
+    let probe = sim.add(Recorder::default());
+    let from = sim.addr(probe);
+    let big = body(4_000);
+    let served = big.clone();
+    let answered = Rc::new(RefCell::new(0));
+    let count = answered.clone();
+    let step = |sim: &mut Sim, datagram: Vec<u8>| -> Message {
+        sim.inject(from, b, datagram);
+        sim.run_for(Duration::from_secs(1), |s| {
+            *count.borrow_mut() += serve(s, b, |_| Response::content(OPAQUE, served.clone())).len();
+        });
+        let (_, _, last) = sim[probe].received.last().expect("an answer").clone();
+        Message::decode(&last).expect("valid")
+    };
+    let block_of =
+        |msg: &Message| Block::from_options(&msg.options, OptionNumber::BLOCK2).expect("valid").expect("block2");
+
+    let first = step(&mut sim, block2_get(1, 0));
+    assert_eq!(first.payload, big[..1024]);
+    let second = step(&mut sim, block2_get(2, 1));
+    assert_eq!((block_of(&second).num, second.payload.as_slice()), (1, &big[1024..2048]));
+    let again = step(&mut sim, block2_get(2, 1));
+    assert_eq!(again, second, "the duplicate is served the same block from the cached body");
+    assert_eq!(sim[b].stats().dropped(coap::DropReason::Duplicate), 1);
+    assert_eq!(*answered.borrow(), 1, "only block 0 came from the application");
+
+    // The last block ends the transfer; the body stays for duplicates of its blocks.
+    let last = step(&mut sim, block2_get(3, 3));
+    assert_eq!((block_of(&last).num, block_of(&last).more, last.payload.as_slice()), (3, false, &big[3072..]));
+    assert_eq!(sim[b].table_sizes().block_transfers, 0, "no transfer in progress");
+    assert_eq!(step(&mut sim, block2_get(3, 3)), last, "the duplicate of the last block");
+    assert_eq!(step(&mut sim, block2_get(2, 1)), second, "a late duplicate of an earlier block");
+    assert_eq!(*answered.borrow(), 1, "duplicates never reach the application");
+    assert_eq!(sim[b].stats().dropped(coap::DropReason::Duplicate), 3);
+    assert_eq!(sim[probe].received.len(), 6);
+
+    // Once EXCHANGE_LIFETIME is over the body is gone; a new read goes to the application.
+    sim.run_for(Duration::from_secs(300), |_| {});
+    let fresh = step(&mut sim, block2_get(4, 1));
+    assert_eq!((block_of(&fresh).num, fresh.payload.as_slice()), (1, &big[1024..2048]));
+    assert_eq!(*answered.borrow(), 2);
+}

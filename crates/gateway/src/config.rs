@@ -21,6 +21,11 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// An End-Device that sent nothing for this long is reported Idle in the inventory.
     pub idle_after: Duration,
+    /// How long End-Device changes are collected before they are reported north: a burst of
+    /// registrations within this window gives one `/25` notification and one Update per
+    /// distant server instead of one per End-Device; a lone change goes out after this delay.
+    /// Zero reports every change at once. Default 300 ms.
+    pub report_delay: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -31,6 +36,7 @@ impl Default for GatewayConfig {
             queue_wait: Duration::from_secs(45),
             request_timeout: Duration::from_secs(40),
             idle_after: Duration::from_secs(300),
+            report_delay: Duration::from_millis(300),
         }
     }
 }

@@ -42,7 +42,7 @@
 //!   (model and Access Control checked; Security, Server and Access Control objects refused).
 //! - An End-Device's Send goes to every registered distant server with prefixed names.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use coap::Engine;
@@ -118,8 +118,8 @@ struct Device {
     prefix: Prefix,
     /// Its `/25` instance.
     instance: u16,
-    /// `/25/x/3`.
-    objects: String,
+    /// Digest of `/25/x/3` (the value itself is in the `/25` instance), to tell a change.
+    objects: u64,
     version: Version,
 }
 
@@ -178,6 +178,19 @@ pub struct Gateway {
     next_composite: u64,
     relays: BTreeMap<ObservationId, Relay>,
     events: VecDeque<GatewayEvent>,
+    /// `/25` changes waiting for [`GatewayConfig::report_delay`].
+    unreported: Unreported,
+}
+
+/// End-Device changes collected for one report north.
+#[derive(Debug, Default)]
+struct Unreported {
+    /// When the report goes out; `None` when nothing waits.
+    due: Option<Instant>,
+    /// What changed: one path, or `/25` when several did.
+    changed: Option<Path>,
+    /// The set of `/25` instances changed: an Update follows the notification.
+    instances_changed: bool,
 }
 
 impl Gateway {
@@ -217,6 +230,7 @@ impl Gateway {
             next_composite: 0,
             relays: BTreeMap::new(),
             events: VecDeque::new(),
+            unreported: Unreported::default(),
         };
         gateway.grant(now, SUMMARY_OBJECT, 0, None);
         for ssid in gateway.server_ids(now) {
@@ -302,6 +316,10 @@ impl Gateway {
         self.client.handle_timeout(now);
         self.server.handle_timeout(now);
         self.process(now);
+        if self.unreported.due.is_some_and(|at| at <= now) {
+            self.flush_report(now);
+            self.process(now);
+        }
     }
 
     /// The next datagram to send, with the face to send it on.
@@ -314,10 +332,7 @@ impl Gateway {
 
     /// When [`Gateway::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.client.poll_timeout(), self.server.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.client.poll_timeout(), self.server.poll_timeout(), self.unreported.due].into_iter().flatten().min()
     }
 
     /// The next event for the runtime.
@@ -449,8 +464,8 @@ impl Gateway {
 
     /// The prefix of `endpoint`: the one it had, or a new one from the pattern.
     fn assign_prefix(&mut self, endpoint: &EndpointName) -> Option<Prefix> {
-        let connected: BTreeSet<&str> = self.devices.keys().map(EndpointName::as_str).collect();
-        match self.state.assign(endpoint.as_str(), &self.config, MAX_KNOWN, |ep| connected.contains(ep)) {
+        let devices = &self.devices;
+        match self.state.assign(endpoint.as_str(), &self.config, MAX_KNOWN, |ep| devices.contains_key(ep)) {
             Ok(Assignment::Known(prefix)) => Some(prefix),
             Ok(Assignment::New(prefix)) => {
                 self.emit(GatewayEvent::StateChanged);
@@ -479,10 +494,11 @@ impl Gateway {
         self.upsert_inventory(now, registration);
         if let Some(device) = self.devices.get_mut(&endpoint) {
             device.version = registration.version;
-            if device.objects == objects {
+            let digest = digest_of(&objects);
+            if device.objects == digest {
                 return;
             }
-            device.objects = objects.clone();
+            device.objects = digest;
             let instance = device.instance;
             let change = ResourceChange { resource: 3, value: Some(ResourceValue::Single(Value::CoreLnk(objects))) };
             if let Some(object) = self.client.tree_mut().object_mut(GATEWAY_OBJECT) {
@@ -500,7 +516,8 @@ impl Gateway {
         let Some(prefix) = self.assign_prefix(&endpoint) else { return };
         let Some(instance) = self.client.tree().free_instance(GATEWAY_OBJECT) else { return };
         let device_id = self.config.device_id(endpoint.as_str());
-        let values = objects::gateway_instance(&device_id, prefix.as_str(), &objects);
+        let digest = digest_of(&objects);
+        let values = objects::gateway_instance(device_id, prefix.as_str(), objects);
         let created = self.client.tree_mut().object_mut(GATEWAY_OBJECT).map(|o| o.create(now, instance, values));
         if let Some(Err(error)) = created {
             tracing::warn!(%error, %endpoint, "/25 instance not created");
@@ -510,15 +527,15 @@ impl Gateway {
         self.by_prefix.insert(prefix.clone(), endpoint.clone());
         self.devices.insert(
             endpoint.clone(),
-            Device { prefix: prefix.clone(), instance, objects, version: registration.version },
+            Device { prefix: prefix.clone(), instance, objects: digest, version: registration.version },
         );
         if let Some(id) = self.inventory_ids.get(&endpoint) {
             if let Some(entry) = objects::lock(&self.inventory).entries.get_mut(id) {
-                entry.prefix = prefix.as_str().to_owned();
+                entry.prefix = Some(prefix.clone());
                 entry.gateway_instance = Some(instance);
             }
         }
-        self.update_prefixes();
+        self.client.add_proxy_prefix(prefix.as_str());
         self.emit(GatewayEvent::EndDeviceAdded { endpoint, prefix });
         self.report(now, Path::Instance(GATEWAY_OBJECT, instance), true);
     }
@@ -538,23 +555,19 @@ impl Gateway {
         };
         let known = self.devices.get(endpoint);
         let entry = InventoryEntry {
-            endpoint: endpoint.as_str().to_owned(),
+            endpoint: endpoint.clone(),
             prefix: known
-                .map(|d| d.prefix.as_str().to_owned())
-                .or_else(|| self.state.prefix_of(endpoint.as_str()).map(str::to_owned))
-                .unwrap_or_default(),
+                .map(|d| d.prefix.clone())
+                .or_else(|| self.state.prefix_of(endpoint.as_str()).and_then(|p| Prefix::new(p).ok())),
             mode: Mode::Proxy,
             connected: true,
             sleeping: false,
             last_seen: now,
             lifetime: registration.lifetime,
-            binding: format!(
-                "{}{}",
-                registration.binding.query_value(Version::V1_1, false),
-                if registration.queue_mode { "Q" } else { "" }
-            ),
-            version: registration.version.as_str().to_owned(),
-            address: registration.peer.addr.to_string(),
+            binding: registration.binding.clone(),
+            queue_mode: registration.queue_mode,
+            version: registration.version,
+            address: registration.peer.addr,
             gateway_instance: known.map(|d| d.instance),
         };
         let added = objects::lock(&self.inventory).entries.insert(id, entry).is_none();
@@ -594,7 +607,7 @@ impl Gateway {
             }
         }
         self.revoke(now, GATEWAY_OBJECT, device.instance);
-        self.update_prefixes();
+        self.client.remove_proxy_prefix(device.prefix.as_str());
         self.emit(GatewayEvent::EndDeviceRemoved { endpoint: endpoint.clone(), prefix: device.prefix });
         self.report(now, Path::Instance(GATEWAY_OBJECT, device.instance), true);
     }
@@ -652,13 +665,26 @@ impl Gateway {
         }
     }
 
-    fn update_prefixes(&mut self) {
-        self.client.set_proxy_prefixes(self.devices.values().map(|d| d.prefix.as_str().to_owned()));
-    }
-
-    /// Reports an End-Device change to every distant server that has reporting on: `/25`
+    /// Reports an End-Device change to every distant server that has reporting on, once
+    /// [`GatewayConfig::report_delay`] is over (changes within it are reported together): `/25`
     /// observers are notified and, when the instance set changed, an Update follows.
     fn report(&mut self, now: Instant, changed: Path, instances_changed: bool) {
+        let pending = &mut self.unreported;
+        pending.changed = match pending.changed {
+            Some(earlier) if earlier != changed => Some(Path::Object(GATEWAY_OBJECT)),
+            _ => Some(changed),
+        };
+        pending.instances_changed |= instances_changed;
+        let due = *pending.due.get_or_insert(now + self.config.report_delay);
+        if due <= now {
+            self.flush_report(now);
+        }
+    }
+
+    /// Sends the report collected by [`Gateway::report`].
+    fn flush_report(&mut self, now: Instant) {
+        let Unreported { changed, instances_changed, .. } = std::mem::take(&mut self.unreported);
+        let Some(changed) = changed else { return };
         let servers: Vec<ServerId> = self.server_ids(now).into_iter().filter(|s| self.state.reports_to(s.0)).collect();
         self.client.value_changed_for(now, changed, &servers);
         if instances_changed {
@@ -1153,4 +1179,12 @@ impl Gateway {
             }
         }
     }
+}
+
+/// A 64-bit digest of a `/25/x/3` value.
+fn digest_of(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }

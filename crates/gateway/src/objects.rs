@@ -11,10 +11,11 @@
 //! from an [`Inventory`] shared between the gateway and the two objects.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lwm2m::{ExecuteArguments, Path, Registry, Value};
+use lwm2m::{Binding, EndpointName, ExecuteArguments, Path, Prefix, Registry, Value, Version};
 use lwm2m_client::{InstanceStore, Object, ObjectError, ResourceChange, ResourceValue};
 
 /// Object 25, LwM2M Gateway.
@@ -91,10 +92,10 @@ impl DeviceState {
 /// What the gateway knows about one End-Device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InventoryEntry {
-    /// Endpoint name.
-    pub endpoint: String,
-    /// Prefix.
-    pub prefix: String,
+    /// Endpoint name (shared with the registration's).
+    pub endpoint: EndpointName,
+    /// Prefix, once assigned.
+    pub prefix: Option<Prefix>,
     /// Mode.
     pub mode: Mode,
     /// Registered now.
@@ -105,17 +106,33 @@ pub struct InventoryEntry {
     pub last_seen: Instant,
     /// Registration lifetime (s).
     pub lifetime: u32,
-    /// Binding (`U`, `UQ` …).
-    pub binding: String,
+    /// Binding, without queue mode.
+    pub binding: Binding,
+    /// Queue mode.
+    pub queue_mode: bool,
     /// LwM2M version.
-    pub version: String,
+    pub version: Version,
     /// Transport address.
-    pub address: String,
+    pub address: SocketAddr,
     /// Its `/25` instance while connected.
     pub gateway_instance: Option<u16>,
 }
 
 impl InventoryEntry {
+    /// The prefix as the inventory spells it: empty until one is assigned.
+    pub fn prefix_text(&self) -> &str {
+        self.prefix.as_ref().map_or("", Prefix::as_str)
+    }
+
+    /// The binding as the inventory spells it: the 1.1 letters, then `Q` in queue mode (`UQ`).
+    pub fn binding_text(&self) -> String {
+        let mut text = self.binding.query_value(Version::V1_1, false);
+        if self.queue_mode {
+            text.push('Q');
+        }
+        text
+    }
+
     /// The device state at `now`.
     pub fn state(&self, now: Instant, idle_after: Duration) -> DeviceState {
         if self.sleeping {
@@ -181,17 +198,17 @@ impl Object for InventoryObject {
         let since = now.saturating_duration_since(e.last_seen).as_secs();
         let link = e.gateway_instance.map_or(Value::ObjLnk(65535, 65535), |i| Value::ObjLnk(GATEWAY_OBJECT, i));
         Some(BTreeMap::from([
-            (0, single(Value::String(e.endpoint.clone()))),
+            (0, single(Value::String(e.endpoint.as_str().to_owned()))),
             (1, single(Value::String(e.mode.as_str().to_owned()))),
             (2, single(Value::String(if e.connected { "connected" } else { "disconnected" }.to_owned()))),
             (3, single(Value::String(e.state(now, inventory.idle_after).as_str().to_owned()))),
             (4, single(Value::Integer(i64::try_from(since).unwrap_or(i64::MAX)))),
             (5, single(Value::Integer(i64::from(e.lifetime)))),
-            (6, single(Value::String(e.binding.clone()))),
-            (7, single(Value::String(e.version.clone()))),
-            (8, single(Value::String(e.address.clone()))),
+            (6, single(Value::String(e.binding_text()))),
+            (7, single(Value::String(e.version.as_str().to_owned()))),
+            (8, single(Value::String(e.address.to_string()))),
             (9, single(link)),
-            (10, single(Value::String(e.prefix.clone()))),
+            (10, single(Value::String(e.prefix_text().to_owned()))),
         ]))
     }
 
@@ -259,11 +276,11 @@ impl Object for SummaryObject {
 }
 
 /// The `/25/x` resources of an End-Device.
-pub fn gateway_instance(device_id: &str, prefix: &str, objects: &str) -> BTreeMap<u16, ResourceValue> {
+pub fn gateway_instance(device_id: String, prefix: &str, objects: String) -> BTreeMap<u16, ResourceValue> {
     BTreeMap::from([
-        (0, single(Value::String(device_id.to_owned()))),
+        (0, single(Value::String(device_id))),
         (1, single(Value::String(prefix.to_owned()))),
-        (3, single(Value::CoreLnk(objects.to_owned()))),
+        (3, single(Value::CoreLnk(objects))),
     ])
 }
 
@@ -299,16 +316,17 @@ mod tests {
     fn a_quiet_device_becomes_idle_and_a_sleeping_one_reports_sleep() {
         let t0 = Instant::now();
         let mut entry = InventoryEntry {
-            endpoint: "e".into(),
-            prefix: "d1".into(),
+            endpoint: EndpointName::new("e").expect("valid"),
+            prefix: Some(Prefix::new("d1").expect("valid")),
             mode: Mode::Proxy,
             connected: true,
             sleeping: false,
             last_seen: t0,
             lifetime: 60,
-            binding: "U".into(),
-            version: "1.1".into(),
-            address: "192.0.2.1:5683".into(),
+            binding: Binding::udp(),
+            queue_mode: false,
+            version: Version::V1_1,
+            address: "192.0.2.1:5683".parse().expect("literal address"),
             gateway_instance: Some(0),
         };
         let idle = Duration::from_secs(10);

@@ -93,3 +93,58 @@ fn a_restarted_gateway_gives_a_known_device_its_persisted_prefix_and_reports_new
         |e| matches!(e, gateway::GatewayEvent::EndDeviceAdded { endpoint, .. } if endpoint.as_str() == "sensor-a")
     ));
 }
+
+/// Counts, on the link from the gateway to distant server 0, the Registration Updates and the
+/// notifications (responses carrying Observe) sent from now on.
+fn count_north(w: &mut World) -> std::rc::Rc<std::cell::RefCell<(usize, usize)>> {
+    let counts = std::rc::Rc::new(std::cell::RefCell::new((0, 0)));
+    let sink = counts.clone();
+    let (gw, north) = (w.gw, w.norths[0].node);
+    w.sim.link(gw, north).intercept(move |bytes| {
+        if let Ok(msg) = coap::Message::decode(bytes) {
+            let path = msg.options.uri_path();
+            // A large Update goes block-wise: count its first block.
+            let block1 = coap::block::Block::from_options(&msg.options, coap::OptionNumber::BLOCK1);
+            let first = matches!(block1, Ok(None) | Ok(Some(coap::block::Block { num: 0, .. })));
+            if msg.code == coap::Code::POST && path.len() == 2 && path[0] == "rd" && first {
+                sink.borrow_mut().0 += 1;
+            } else if msg.code.is_response() && msg.options.observe().is_some() {
+                sink.borrow_mut().1 += 1;
+            }
+        }
+        sim::Verdict::Pass
+    });
+    counts
+}
+
+#[test]
+fn fifty_registrations_within_the_report_delay_give_one_update_and_one_25_notification() {
+    let mut w = registered_world(4);
+    // The distant server observes /25 after the gateway registered.
+    w.sim.run_for(std::time::Duration::from_secs(2), |_| {});
+    let counts = count_north(&mut w);
+    for i in 0..50 {
+        w.add_device_with(&format!("burst-{i:02}"), lwm2m::Version::V1_1, 300, "U", 20.0, Vec::new());
+    }
+    w.sim.run_for(std::time::Duration::from_secs(2), |_| {});
+    let gw = lwm2m::EndpointName::new("gw").expect("valid");
+    let registration = w.server(0).registration(&gw).cloned().expect("gateway registered");
+    assert_eq!(registration.objects.object(25).map(|o| o.instances.len()), Some(50), "{:?}", registration.objects);
+    assert_eq!(w.server(0).end_devices().count(), 50);
+    assert_eq!(*counts.borrow(), (1, 1), "(Updates, /25 notifications) for the whole burst");
+}
+
+#[test]
+fn a_lone_registration_is_reported_once_the_report_delay_is_over() {
+    let mut w = registered_world(5);
+    w.sim.run_for(std::time::Duration::from_secs(2), |_| {});
+    let counts = count_north(&mut w);
+    w.add_device_with("alone", lwm2m::Version::V1_1, 300, "U", 20.0, Vec::new());
+    // Register arrives after 10 ms of latency; the report waits 300 ms more.
+    w.sim.run_for(std::time::Duration::from_millis(250), |_| {});
+    assert_eq!(*counts.borrow(), (0, 0), "held back within the window");
+    w.sim.run_for(std::time::Duration::from_millis(100), |_| {});
+    assert_eq!(*counts.borrow(), (1, 1), "reported when the window closes");
+    let ep = lwm2m::EndpointName::new("alone").expect("valid");
+    w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRegistered { end_device, .. } if end_device.endpoint == ep));
+}

@@ -26,7 +26,7 @@ use crate::dispatch::{self, DmContext, DmError, ADVERTISED_FORMATS};
 use crate::object::{Action, ResourceChange, ResourceValue, ServerId};
 use crate::objects::security::SecurityInstance;
 use crate::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
-use crate::observe::{Observation, Observations};
+use crate::observe::{LastSent, Observation, Observations};
 use crate::proxy::{self, ProxyHandle};
 use crate::queue;
 use crate::registration::{self, RegState, ServerSession};
@@ -244,6 +244,18 @@ impl Client {
     /// [`ClientEvent::ProxyRequest`] (see [`crate::proxy`]).
     pub fn set_proxy_prefixes(&mut self, prefixes: impl IntoIterator<Item = String>) {
         self.proxy_prefixes = prefixes.into_iter().collect();
+    }
+
+    /// Adds one End-Device prefix to those of [`Client::set_proxy_prefixes`].
+    pub fn add_proxy_prefix(&mut self, prefix: &str) {
+        if !self.proxy_prefixes.contains(prefix) {
+            self.proxy_prefixes.insert(prefix.to_owned());
+        }
+    }
+
+    /// Removes one End-Device prefix from those of [`Client::set_proxy_prefixes`].
+    pub fn remove_proxy_prefix(&mut self, prefix: &str) {
+        self.proxy_prefixes.remove(prefix);
     }
 
     /// Answers a [`ClientEvent::ProxyRequest`]. For an Observe, a 2.xx answer starts the
@@ -628,7 +640,7 @@ impl Client {
                 paths: target.paths,
                 composite: target.composite,
                 format: target.format,
-                last_records: target.records,
+                last_sent: LastSent::of(&target.records),
                 last_sent_at: now,
                 last_evaluated_at: now,
                 dirty: false,
@@ -872,8 +884,7 @@ impl Client {
             if found.deadline(&attrs).is_none_or(|at| at > now) {
                 continue;
             }
-            // Copies of the small fields only: this runs after every input, and `last_records`
-            // can be large (a gateway's /25 lists every End-Device).
+            // Copies of the small fields only: this runs after every input.
             let (server, dirty, composite, format, paths) =
                 (found.server, found.dirty, found.composite, found.format, found.paths.clone());
             if !self.can_notify(server) {
@@ -906,7 +917,7 @@ impl Client {
             let target = if composite { Path::Root } else { paths.first().copied().unwrap_or(Path::Root) };
             let encoded =
                 lwm2m::format::encode(format, &current, &lwm2m::PrefixedPath::plain(target), self.tree.registry());
-            stored.sent(now, current);
+            stored.sent(now, &current);
             let response = match encoded {
                 Ok(payload) => Response::content(format, payload),
                 Err(error) => {

@@ -136,10 +136,49 @@ pub trait Object: fmt::Debug + Send {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InstanceStore {
     id: u16,
-    instances: BTreeMap<u16, BTreeMap<u16, ResourceValue>>,
+    instances: BTreeMap<u16, Resources>,
     executables: BTreeSet<u16>,
     actions: VecDeque<Action>,
     changed: VecDeque<Path>,
+}
+
+/// The resources of one instance by ascending ID: a list sized to fit rather than a map, as a
+/// store may hold many small instances (a gateway's `/25` has one per End-Device).
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Resources(Vec<(u16, ResourceValue)>);
+
+impl Resources {
+    fn from_map(map: BTreeMap<u16, ResourceValue>) -> Self {
+        let mut list: Vec<(u16, ResourceValue)> = map.into_iter().collect();
+        list.shrink_to_fit();
+        Self(list)
+    }
+
+    fn get(&self, resource: u16) -> Option<&ResourceValue> {
+        let index = self.0.binary_search_by_key(&resource, |(id, _)| *id).ok()?;
+        self.0.get(index).map(|(_, value)| value)
+    }
+
+    fn insert(&mut self, resource: u16, value: ResourceValue) {
+        match self.0.binary_search_by_key(&resource, |(id, _)| *id) {
+            Ok(index) => {
+                if let Some(slot) = self.0.get_mut(index) {
+                    slot.1 = value;
+                }
+            }
+            Err(index) => self.0.insert(index, (resource, value)),
+        }
+    }
+
+    fn remove(&mut self, resource: u16) {
+        if let Ok(index) = self.0.binary_search_by_key(&resource, |(id, _)| *id) {
+            self.0.remove(index);
+        }
+    }
+
+    fn to_map(&self) -> BTreeMap<u16, ResourceValue> {
+        self.0.iter().cloned().collect()
+    }
 }
 
 /// How many unconsumed actions or change notes a store keeps before dropping the oldest.
@@ -161,7 +200,7 @@ impl InstanceStore {
     /// Adds (or replaces) `instance` with `values`, builder style.
     #[must_use]
     pub fn with_instance(mut self, instance: u16, values: impl IntoIterator<Item = (u16, ResourceValue)>) -> Self {
-        self.instances.insert(instance, values.into_iter().collect());
+        self.instances.insert(instance, Resources::from_map(values.into_iter().collect()));
         self
     }
 
@@ -174,12 +213,12 @@ impl InstanceStore {
 
     /// Adds (or replaces) `instance` with `values`.
     pub fn insert_instance(&mut self, instance: u16, values: BTreeMap<u16, ResourceValue>) {
-        self.instances.insert(instance, values);
+        self.instances.insert(instance, Resources::from_map(values));
     }
 
     /// The value of `instance/resource`.
     pub fn get(&self, instance: u16, resource: u16) -> Option<&ResourceValue> {
-        self.instances.get(&instance)?.get(&resource)
+        self.instances.get(&instance)?.get(resource)
     }
 
     /// The single value of `instance/resource`.
@@ -194,7 +233,7 @@ impl InstanceStore {
     /// Returns `false` if the instance does not exist.
     pub fn set(&mut self, instance: u16, resource: u16, value: ResourceValue) -> bool {
         let Some(resources) = self.instances.get_mut(&instance) else { return false };
-        if resources.get(&resource) != Some(&value) {
+        if resources.get(resource) != Some(&value) {
             resources.insert(resource, value);
             push_bounded(&mut self.changed, Path::Resource(self.id, instance, resource));
         }
@@ -206,9 +245,9 @@ impl InstanceStore {
         push_bounded(&mut self.actions, action);
     }
 
-    /// Every instance and its resources.
-    pub fn iter(&self) -> impl Iterator<Item = (u16, &BTreeMap<u16, ResourceValue>)> + '_ {
-        self.instances.iter().map(|(id, r)| (*id, r))
+    /// Every instance and its resources (copied).
+    pub fn iter(&self) -> impl Iterator<Item = (u16, BTreeMap<u16, ResourceValue>)> + '_ {
+        self.instances.iter().map(|(id, r)| (*id, r.to_map()))
     }
 }
 
@@ -222,7 +261,7 @@ impl Object for InstanceStore {
     }
 
     fn read(&self, _now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
-        self.instances.get(&instance).cloned()
+        self.instances.get(&instance).map(Resources::to_map)
     }
 
     fn executables(&self, instance: u16) -> Vec<u16> {
@@ -239,8 +278,8 @@ impl Object for InstanceStore {
         for change in changes {
             match change.value {
                 Some(value) => resources.insert(change.resource, value),
-                None => resources.remove(&change.resource),
-            };
+                None => resources.remove(change.resource),
+            }
         }
         Ok(())
     }
@@ -275,7 +314,7 @@ impl Object for InstanceStore {
                 reason: "instance already exists".to_owned(),
             });
         }
-        self.instances.insert(instance, values);
+        self.instances.insert(instance, Resources::from_map(values));
         Ok(())
     }
 

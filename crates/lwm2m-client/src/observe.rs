@@ -7,6 +7,7 @@
 //! Invariant: an observation's deadline is recomputed after every change to it.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use coap::{ContentFormat, Peer, Token};
@@ -29,8 +30,8 @@ pub struct Observation {
     pub composite: bool,
     /// Format of every notification.
     pub format: ContentFormat,
-    /// The records last sent.
-    pub last_records: Vec<Record>,
+    /// What is kept of the records last sent.
+    pub last_sent: LastSent,
     /// When the last notification (or first answer) went out.
     pub last_sent_at: Instant,
     /// When values were last evaluated.
@@ -39,6 +40,81 @@ pub struct Observation {
     pub dirty: bool,
     /// A change passed the conditions and waits for `pmin`.
     pub due: bool,
+}
+
+/// What an observation keeps of the records it last sent: all the notification rules need.
+///
+/// `gt`/`lt`/`st` and `edge` only apply to a single value, so a single record is kept as it is;
+/// of several records (an object or instance, a gateway's `/25` listing every End-Device) only
+/// whether they changed matters, and a 64-bit digest of them answers that.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LastSent {
+    /// The one record sent.
+    Single(Record),
+    /// A digest of the records sent (none or several).
+    Digest(u64),
+}
+
+impl LastSent {
+    /// What to keep of `records`.
+    pub fn of(records: &[Record]) -> Self {
+        match records {
+            [single] => Self::Single(single.clone()),
+            _ => Self::Digest(digest(records)),
+        }
+    }
+
+    /// Whether `records` are the records last sent.
+    pub fn matches(&self, records: &[Record]) -> bool {
+        match (self, records) {
+            (Self::Single(last), [current]) => last == current,
+            (Self::Digest(last), _) if records.len() != 1 => *last == digest(records),
+            _ => false,
+        }
+    }
+
+    /// The records kept, as a slice (empty for a digest).
+    fn records(&self) -> &[Record] {
+        match self {
+            Self::Single(record) => std::slice::from_ref(record),
+            Self::Digest(_) => &[],
+        }
+    }
+}
+
+/// A 64-bit digest of records: path, value and timestamp of each, in order.
+fn digest(records: &[Record]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    records.len().hash(&mut hasher);
+    for record in records {
+        record.path.hash(&mut hasher);
+        hash_value(&record.value, &mut hasher);
+        record.time.map(float_bits).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// The bits of a float, with `-0.0` as `0.0` (they compare equal).
+fn float_bits(f: f64) -> u64 {
+    if f == 0.0 {
+        0
+    } else {
+        f.to_bits()
+    }
+}
+
+fn hash_value(value: &Value, hasher: &mut DefaultHasher) {
+    std::mem::discriminant(value).hash(hasher);
+    match value {
+        Value::String(s) | Value::CoreLnk(s) => s.hash(hasher),
+        Value::Integer(i) | Value::Time(i) => i.hash(hasher),
+        Value::Unsigned(u) => u.hash(hasher),
+        Value::Float(f) => float_bits(*f).hash(hasher),
+        Value::Boolean(b) => b.hash(hasher),
+        Value::Opaque(bytes) => bytes.hash(hasher),
+        Value::ObjLnk(o, i) => (o, i).hash(hasher),
+        Value::None => {}
+    }
 }
 
 /// The numeric reading of a single-value record set (for `gt`/`lt`/`st`).
@@ -120,9 +196,10 @@ impl Observation {
         if evaluate_due || epmax_due {
             self.dirty = false;
             self.last_evaluated_at = now;
-            if current != self.last_records.as_slice()
-                && passes_thresholds(attrs, numeric(&self.last_records), numeric(current))
-                && passes_edge(attrs, boolean(&self.last_records), boolean(current))
+            let last = self.last_sent.records();
+            if !self.last_sent.matches(current)
+                && passes_thresholds(attrs, numeric(last), numeric(current))
+                && passes_edge(attrs, boolean(last), boolean(current))
             {
                 self.due = true;
             }
@@ -133,8 +210,8 @@ impl Observation {
     }
 
     /// A notification with `records` went out at `now`.
-    pub fn sent(&mut self, now: Instant, records: Vec<Record>) {
-        self.last_records = records;
+    pub fn sent(&mut self, now: Instant, records: &[Record]) {
+        self.last_sent = LastSent::of(records);
         self.last_sent_at = now;
         self.due = false;
     }
@@ -246,7 +323,7 @@ mod tests {
             paths: vec![Path::Resource(3303, 0, 5700)],
             composite: false,
             format: ContentFormat::TEXT,
-            last_records: record(v),
+            last_sent: LastSent::of(&record(v)),
             last_sent_at: now,
             last_evaluated_at: now,
             dirty: false,
@@ -294,7 +371,7 @@ mod tests {
         assert!(!obs.decide(start + Duration::from_secs(1), &attrs, &record(2.0)), "epmin not over");
         assert_eq!(obs.deadline(&attrs), Some(start + Duration::from_secs(5)));
         assert!(obs.decide(start + Duration::from_secs(5), &attrs, &record(2.0)));
-        obs.sent(start + Duration::from_secs(5), record(2.0));
+        obs.sent(start + Duration::from_secs(5), &record(2.0));
         // A change nobody signalled is found at the next epmax evaluation.
         assert_eq!(obs.deadline(&attrs), Some(start + Duration::from_secs(25)));
         assert!(obs.decide(start + Duration::from_secs(25), &attrs, &record(3.0)));
@@ -308,5 +385,43 @@ mod tests {
         let falling = NotificationAttributes { edge: Some(false), ..Default::default() };
         assert!(passes_edge(&falling, Some(true), Some(false)));
         assert!(passes_edge(&NotificationAttributes::default(), Some(true), Some(false)));
+    }
+
+    #[test]
+    fn several_records_are_compared_by_digest_and_a_single_one_as_is() {
+        let path = |r| PrefixedPath::plain(Path::Resource(25, 0, r));
+        let set =
+            |v: &str| vec![Record::new(path(0), Value::String(v.into())), Record::new(path(1), Value::Float(0.0))];
+        let last = LastSent::of(&set("ed-1"));
+        assert!(matches!(last, LastSent::Digest(_)), "several records keep a digest only");
+        assert!(last.matches(&set("ed-1")));
+        assert!(!last.matches(&set("ed-2")), "a changed value is a change");
+        let mut negative_zero = set("ed-1");
+        negative_zero[1].value = Value::Float(-0.0);
+        assert!(last.matches(&negative_zero), "-0.0 equals 0.0 as before");
+        let mut reordered = set("ed-1");
+        reordered.reverse();
+        assert!(!last.matches(&reordered), "order is part of what was sent");
+        assert!(!last.matches(&set("ed-1")[..1]), "fewer records are a change");
+        assert!(LastSent::of(&[]).matches(&[]));
+        assert_eq!(LastSent::of(&record(1.5)), LastSent::Single(record(1.5).remove(0)));
+    }
+
+    #[test]
+    fn an_instance_changing_under_a_threshold_still_notifies() {
+        // gt/lt/st apply to single values only: several records notify on any change.
+        let start = Instant::now();
+        let attrs = NotificationAttributes { st: Some(5.0), ..Default::default() };
+        let two = |v: f64| {
+            let mut records = record(v);
+            records.push(Record::new(PrefixedPath::plain(Path::Resource(3303, 0, 5701)), Value::String("Cel".into())));
+            records
+        };
+        let mut obs = observation(start, 1.0);
+        obs.sent(start, &two(1.0));
+        obs.dirty = true;
+        assert!(!obs.decide(start + Duration::from_secs(1), &attrs, &two(1.0)), "unchanged");
+        obs.dirty = true;
+        assert!(obs.decide(start + Duration::from_secs(2), &attrs, &two(1.5)), "changed, below st");
     }
 }

@@ -76,3 +76,19 @@ fn a_bootstrap_write_on_an_end_device_prefix_is_not_allowed() {
     let answer = ask(&mut sim, bs, client, write);
     assert_eq!(answer.code, Code::METHOD_NOT_ALLOWED);
 }
+
+#[test]
+fn prefixes_added_and_removed_one_by_one_route_as_a_whole_set_does() {
+    let (mut sim, client, server) = registered(73, 300, "U");
+    sim[client].add_proxy_prefix("d1");
+    sim[client].add_proxy_prefix("d2");
+    sim[client].add_proxy_prefix("d1");
+    sim[client].remove_proxy_prefix("d2");
+    let (now, to) = (sim.now(), sim.peer(client));
+    sim[server].send_request(now, to, Request::get("/d1/3/0/0"), Reliability::Confirmable).expect("sent");
+    let event = wait_event(&mut sim, client, |e| matches!(e, ClientEvent::ProxyRequest { .. }));
+    assert!(matches!(event, ClientEvent::ProxyRequest { ref request, .. } if request.path() == "/d1/3/0/0"));
+    // d2 was removed: its path is the client's own business again.
+    let answer = ask(&mut sim, server, client, Request::get("/d2/3/0/0"));
+    assert_eq!(answer.code, Code::NOT_FOUND);
+}

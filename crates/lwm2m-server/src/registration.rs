@@ -19,8 +19,21 @@ const ID_ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23
 const ID_LEN: usize = 10;
 
 /// The short random ID of a registration, the last segment of its Location-Path `rd/<id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RegistrationId(String);
+///
+/// Kept in several indexes per registration (directory, timers, queues), so an ID of up to
+/// [`INLINE_ID_LEN`] bytes (every ID this server makes) is stored inline rather than as a heap
+/// string; compared, ordered and hashed as its text.
+#[derive(Clone)]
+pub struct RegistrationId(IdRepr);
+
+/// Longest ID stored inline.
+const INLINE_ID_LEN: usize = 22;
+
+#[derive(Clone)]
+enum IdRepr {
+    Inline { len: u8, bytes: [u8; INLINE_ID_LEN] },
+    Heap(Box<str>),
+}
 
 impl RegistrationId {
     /// A fresh random ID (letters first so it never reads as a number).
@@ -32,23 +45,68 @@ impl RegistrationId {
             let pick = rng.random_range(0..bound);
             id.push(char::from(ID_ALPHABET.get(pick).copied().unwrap_or(b'a')));
         }
-        Self(id)
+        Self::from_path_segment(&id)
     }
 
     /// Wraps an ID taken from a Uri-Path (`/rd/<id>`); any text is a candidate for lookup.
     pub fn from_path_segment(segment: &str) -> Self {
-        Self(segment.to_owned())
+        let mut bytes = [0u8; INLINE_ID_LEN];
+        match (bytes.get_mut(..segment.len()), u8::try_from(segment.len())) {
+            (Some(prefix), Ok(len)) => {
+                prefix.copy_from_slice(segment.as_bytes());
+                Self(IdRepr::Inline { len, bytes })
+            }
+            _ => Self(IdRepr::Heap(segment.into())),
+        }
     }
 
     /// The ID as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            IdRepr::Inline { len, bytes } => {
+                // Always a whole string copied in by `from_path_segment`.
+                bytes.get(..usize::from(*len)).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+            }
+            IdRepr::Heap(text) => text,
+        }
+    }
+}
+
+impl PartialEq for RegistrationId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RegistrationId {}
+
+impl PartialOrd for RegistrationId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RegistrationId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for RegistrationId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for RegistrationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RegistrationId").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for RegistrationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -263,6 +321,25 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), ID_LEN);
         assert!(a.as_str().starts_with(|c: char| c.is_ascii_alphabetic()));
+    }
+
+    #[test]
+    fn short_and_long_ids_keep_their_text_and_compare_as_text() {
+        let long = "x".repeat(INLINE_ID_LEN + 1);
+        let texts = ["", "b", "a", "bz", "ab", "é9", long.as_str(), "aaaaaaaaaaaaaaaaaaaaaa"];
+        let ids: Vec<RegistrationId> = texts.iter().map(|t| RegistrationId::from_path_segment(t)).collect();
+        for (id, text) in ids.iter().zip(texts) {
+            assert_eq!(id.as_str(), text);
+            assert_eq!(id.to_string(), text);
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        let mut by_text = texts.to_vec();
+        by_text.sort_unstable();
+        assert_eq!(sorted.iter().map(RegistrationId::as_str).collect::<Vec<_>>(), by_text);
+        let set: std::collections::HashSet<RegistrationId> = ids.iter().cloned().collect();
+        assert!(set.contains(&RegistrationId::from_path_segment(&long)));
+        assert!(std::mem::size_of::<RegistrationId>() <= std::mem::size_of::<String>());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// A path into the object tree, without prefix. IDs are 16-bit as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,8 +23,9 @@ pub enum Path {
 }
 
 /// A gateway prefix naming one End-Device (`d01`): a letter, then letters, digits, `-` or `_`.
+/// Clones share the text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Prefix(String);
+pub struct Prefix(Arc<str>);
 
 /// A path with an optional gateway prefix in front.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,7 +156,7 @@ impl Prefix {
         let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
         let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if first_ok && rest_ok && s.len() <= 64 {
-            Ok(Self(s.to_owned()))
+            Ok(Self(Arc::from(s)))
         } else {
             Err(PathError::BadPrefix(s.to_owned()))
         }

@@ -24,9 +24,10 @@
 //! `/21` and `/23`, which a client must never list, are dropped and reported in
 //! [`ObjectLinks::ignored`] so the server can log them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::format::link::{self, Link};
 use crate::format::FormatError;
@@ -42,9 +43,10 @@ const MAX_SHORT_VALUE_LEN: usize = 64;
 pub const NEVER_LISTED: [u16; 3] = [0, 21, 23];
 
 /// The LwM2M `ep` value naming a client: non-empty, at most [`MAX_ENDPOINT_LEN`] bytes, no
-/// control characters.
+/// control characters. Clones share the text (a server and a gateway index a client by name
+/// in several tables).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EndpointName(String);
+pub struct EndpointName(Arc<str>);
 
 impl EndpointName {
     /// Validates an endpoint name.
@@ -56,13 +58,20 @@ impl EndpointName {
         } else if name.chars().any(char::is_control) {
             "it holds a control character"
         } else {
-            return Ok(Self(name.to_owned()));
+            return Ok(Self(Arc::from(name)));
         };
         Err(RegisterError::InvalidValue { name: "ep", reason })
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Maps keyed by name can be searched with a `&str` (ordering, equality and hash are the text's).
+impl std::borrow::Borrow<str> for EndpointName {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
@@ -142,6 +151,14 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Every transport, in the order `U T S N M H`.
+    const ALL: [Self; 6] = [Self::Udp, Self::Tcp, Self::Sms, Self::NonIp, Self::Mqtt, Self::Http];
+
+    /// This transport's bit in a [`Binding`].
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
     /// The binding letter.
     pub fn letter(self) -> char {
         match self {
@@ -178,30 +195,31 @@ impl Transport {
 }
 
 /// The transports of a `b=` binding, without queue mode (which is [`RegisterParams::queue_mode`]).
-/// Never empty; each transport once, kept in the order `U T S N M H`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Binding(BTreeSet<Transport>);
+/// Never empty; each transport once, kept in the order `U T S N M H` (one bit per transport).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Binding(u8);
 
 impl Binding {
     /// A binding of the given transports; `None` if there is none.
     pub fn new(transports: impl IntoIterator<Item = Transport>) -> Option<Self> {
-        let set: BTreeSet<Transport> = transports.into_iter().collect();
-        (!set.is_empty()).then_some(Self(set))
+        let bits = transports.into_iter().fold(0, |bits, t| bits | t.bit());
+        (bits != 0).then_some(Self(bits))
     }
 
     /// UDP only, the default when `b` is absent.
     pub fn udp() -> Self {
-        Self(BTreeSet::from([Transport::Udp]))
+        Self(Transport::Udp.bit())
     }
 
     /// Whether the binding includes `transport`.
     pub fn has(&self, transport: Transport) -> bool {
-        self.0.contains(&transport)
+        self.0 & transport.bit() != 0
     }
 
     /// The transports, in the order `U T S N M H`.
     pub fn transports(&self) -> impl Iterator<Item = Transport> + '_ {
-        self.0.iter().copied()
+        let bits = self.0;
+        Transport::ALL.into_iter().filter(move |t| bits & t.bit() != 0)
     }
 
     /// Parses a `b=` value for an LwM2M version and returns the binding and whether it asked for
@@ -225,7 +243,7 @@ impl Binding {
         if value.is_empty() {
             return Err(invalid("it is empty"));
         }
-        let mut set = BTreeSet::new();
+        let mut bits = 0;
         for letter in value.chars() {
             if letter == 'Q' {
                 return Err(invalid("Q is not a binding letter since LwM2M 1.1; queue mode is the Q parameter"));
@@ -234,11 +252,12 @@ impl Binding {
             if transport.since() > version {
                 return Err(invalid("a letter is not defined by the registered LwM2M version"));
             }
-            if !set.insert(transport) {
+            if bits & transport.bit() != 0 {
                 return Err(invalid("a letter appears twice"));
             }
+            bits |= transport.bit();
         }
-        Ok((Self(set), false))
+        Ok((Self(bits), false))
     }
 
     /// The `b=` value for `version`: 1.0 spells queue mode inside it (`UQ`, `UQS`).
@@ -254,6 +273,22 @@ impl Binding {
             out.push('Q');
         }
         out
+    }
+}
+
+impl fmt::Debug for Binding {
+    /// `Binding({Udp, Sms})`, as the set it stands for.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Binding").field(&DebugSet(self)).finish()
+    }
+}
+
+/// The transports of a binding, printed as a set.
+struct DebugSet<'a>(&'a Binding);
+
+impl fmt::Debug for DebugSet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.transports()).finish()
     }
 }
 
@@ -647,13 +682,22 @@ impl FromStr for ObjectVersion {
     }
 }
 
-/// What a registration says about one object.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ObjectInfo {
+/// What a registration says about one object: a view into [`ObjectLinks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectInfo<'a> {
     /// `ver` from the object link or its instance link; `None` means the default version.
     pub version: Option<ObjectVersion>,
-    /// The instances listed.
-    pub instances: BTreeSet<u16>,
+    /// The instances listed, in ascending order, each once.
+    pub instances: &'a [u16],
+}
+
+/// One object of an [`ObjectLinks`]: its instances are the next `count` entries of the shared
+/// instance list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ObjectEntry {
+    id: u16,
+    version: Option<ObjectVersion>,
+    count: u32,
 }
 
 /// The LwM2M root or alternate path a client registered (`</>;rt="oma.lwm2m";ct=110`).
@@ -720,11 +764,18 @@ fn normalise_root(uri: &str) -> Result<String, RegisterError> {
 }
 
 /// The LwM2M view of a Register/Update payload.
+///
+/// Kept for every registration a server holds, so it is stored flat: one sorted list of objects
+/// and one list of all their instances (object by object, each object's in ascending order)
+/// rather than a map of sets, about 20 bytes per object instead of two B-tree nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectLinks {
     /// The root or alternate path link, if the client sent one.
     pub root: Option<RootLink>,
-    objects: BTreeMap<u16, ObjectInfo>,
+    /// By ascending Object ID.
+    objects: Vec<ObjectEntry>,
+    /// The instances of `objects[0]`, then of `objects[1]` …
+    instances: Vec<u16>,
     ignored: Vec<Path>,
 }
 
@@ -792,62 +843,127 @@ impl ObjectLinks {
                 out.ignored.push(path);
                 continue;
             }
-            let info = out.objects.entry(object).or_default();
+            let index = out.entry(object);
             if let Some(v) = version {
-                if info.version.is_some_and(|old| old != v) {
+                let Some(entry) = out.objects.get_mut(index) else { continue };
+                if entry.version.is_some_and(|old| old != v) {
                     return Err(invalid("has a ver different from another link of the same object"));
                 }
-                info.version = Some(v);
+                entry.version = Some(v);
             }
             if let Some(i) = instance {
-                if !info.instances.insert(i) {
+                if !out.insert_instance(index, i) {
                     return Err(invalid("is listed twice"));
                 }
             }
         }
+        out.objects.shrink_to_fit();
+        out.instances.shrink_to_fit();
+        out.ignored.shrink_to_fit();
         Ok(out)
+    }
+
+    /// The index of `object` in `objects`, inserted without instances if absent.
+    fn entry(&mut self, object: u16) -> usize {
+        match self.objects.binary_search_by_key(&object, |e| e.id) {
+            Ok(index) => index,
+            Err(index) => {
+                self.objects.insert(index, ObjectEntry { id: object, version: None, count: 0 });
+                index
+            }
+        }
+    }
+
+    /// Where the instances of `objects[index]` start in `instances`.
+    fn start(&self, index: usize) -> usize {
+        self.objects.iter().take(index).map(|e| e.count as usize).sum()
+    }
+
+    /// The instances of `objects[index]`.
+    fn instances_of(&self, index: usize) -> &[u16] {
+        let start = self.start(index);
+        let count = self.objects.get(index).map_or(0, |e| e.count as usize);
+        self.instances.get(start..start + count).unwrap_or(&[])
+    }
+
+    /// Adds `instance` to `objects[index]`; false if it was already listed.
+    fn insert_instance(&mut self, index: usize, instance: u16) -> bool {
+        let start = self.start(index);
+        match self.instances_of(index).binary_search(&instance) {
+            Ok(_) => false,
+            Err(at) => {
+                self.instances.insert(start + at, instance);
+                if let Some(entry) = self.objects.get_mut(index) {
+                    entry.count += 1;
+                }
+                true
+            }
+        }
     }
 
     /// Adds an object (without instances) with an optional version.
     pub fn add_object(&mut self, object: u16, version: Option<ObjectVersion>) -> &mut Self {
-        let info = self.objects.entry(object).or_default();
-        if version.is_some() {
-            info.version = version;
+        let index = self.entry(object);
+        if let (Some(entry), Some(_)) = (self.objects.get_mut(index), version) {
+            entry.version = version;
         }
         self
     }
 
     /// Adds an object instance.
     pub fn add_instance(&mut self, object: u16, instance: u16) -> &mut Self {
-        self.objects.entry(object).or_default().instances.insert(instance);
+        let index = self.entry(object);
+        self.insert_instance(index, instance);
         self
     }
 
-    /// Removes an object and its instances; returns what was listed for it.
-    pub fn remove_object(&mut self, object: u16) -> Option<ObjectInfo> {
-        self.objects.remove(&object)
+    /// Removes an object and its instances; returns whether it was listed.
+    pub fn remove_object(&mut self, object: u16) -> bool {
+        let Ok(index) = self.objects.binary_search_by_key(&object, |e| e.id) else { return false };
+        let start = self.start(index);
+        let count = self.objects.remove(index).count as usize;
+        self.instances.drain(start..start + count);
+        true
     }
 
     /// The same objects without root link: the form of an End-Device's `/25/x/3` IoT Device
     /// Objects value (Gateway TS §6: "same CoreLnk format as Registration Interface", no prefix).
     #[must_use]
     pub fn without_root(&self) -> Self {
-        Self { root: None, objects: self.objects.clone(), ignored: Vec::new() }
+        Self { root: None, objects: self.objects.clone(), instances: self.instances.clone(), ignored: Vec::new() }
     }
 
-    /// The objects listed, by Object ID.
-    pub fn objects(&self) -> &BTreeMap<u16, ObjectInfo> {
-        &self.objects
+    /// The objects listed, by ascending Object ID.
+    pub fn objects(&self) -> impl ExactSizeIterator<Item = (u16, ObjectInfo<'_>)> + '_ {
+        let mut start = 0;
+        self.objects.iter().map(move |entry| {
+            let end = start + entry.count as usize;
+            let instances = self.instances.get(start..end).unwrap_or(&[]);
+            start = end;
+            (entry.id, ObjectInfo { version: entry.version, instances })
+        })
+    }
+
+    /// The Object IDs listed, ascending.
+    pub fn object_ids(&self) -> impl ExactSizeIterator<Item = u16> + '_ {
+        self.objects.iter().map(|e| e.id)
+    }
+
+    /// Whether no object is listed.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
     }
 
     /// Whether the object is listed (with or without instances).
     pub fn has_object(&self, object: u16) -> bool {
-        self.objects.contains_key(&object)
+        self.objects.binary_search_by_key(&object, |e| e.id).is_ok()
     }
 
     /// What is listed for one object.
-    pub fn object(&self, object: u16) -> Option<&ObjectInfo> {
-        self.objects.get(&object)
+    pub fn object(&self, object: u16) -> Option<ObjectInfo<'_>> {
+        let index = self.objects.binary_search_by_key(&object, |e| e.id).ok()?;
+        let entry = self.objects.get(index)?;
+        Some(ObjectInfo { version: entry.version, instances: self.instances_of(index) })
     }
 
     /// Links to `/0`, `/21` or `/23` that were dropped while parsing.
@@ -874,7 +990,7 @@ impl ObjectLinks {
             links.push(root.to_link());
         }
         let base = self.alternate_path().unwrap_or("");
-        for (id, info) in &self.objects {
+        for (id, info) in self.objects() {
             if info.version.is_some() || info.instances.is_empty() {
                 let mut link = Link::new(format!("{base}/{id}"));
                 if let Some(v) = info.version {
@@ -882,7 +998,7 @@ impl ObjectLinks {
                 }
                 links.push(link);
             }
-            for instance in &info.instances {
+            for instance in info.instances {
                 links.push(Link::new(format!("{base}/{id}/{instance}")));
             }
         }

@@ -217,7 +217,7 @@ fn register_only_parameters_are_refused_in_an_update() {
 // ---- Register / Update payload --------------------------------------------------------------
 
 fn instances(links: &ObjectLinks, object: u16) -> Vec<u16> {
-    links.object(object).unwrap().instances.iter().copied().collect()
+    links.object(object).unwrap().instances.to_vec()
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn a_payload_built_by_hand_encodes_as_a_client_sends_it() {
 fn core_spec_object_list_without_root() {
     let links = ObjectLinks::parse("</1/0>,</1/1>,</2/0>,</2/1>,</3/0>,</4/0>,</5>").unwrap();
     assert!(links.root.is_none());
-    assert_eq!(links.objects().keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(links.object_ids().collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     assert_eq!(instances(&links, 1), [0, 1]);
     assert!(links.object(5).unwrap().instances.is_empty());
     assert_eq!(links.encode(), "</1/0>,</1/1>,</2/0>,</2/1>,</3/0>,</4/0>,</5>");
@@ -347,7 +347,7 @@ fn invalid_object_lists_are_refused_with_the_link() {
 #[test]
 fn an_empty_payload_lists_nothing() {
     let links = ObjectLinks::parse("").unwrap();
-    assert!(links.objects().is_empty() && links.root.is_none());
+    assert!(links.is_empty() && links.root.is_none());
     assert!(ObjectLinks::decode(b"\xff").is_err());
 }
 
@@ -355,7 +355,7 @@ fn an_empty_payload_lists_nothing() {
 fn decoded_and_parsed_payloads_agree() {
     let text = "</1/0>,</3/0>,</3303/0>,</3303/1>";
     assert_eq!(ObjectLinks::decode(text.as_bytes()).unwrap(), ObjectLinks::parse(text).unwrap());
-    let ids: BTreeSet<u16> = ObjectLinks::parse(text).unwrap().objects().keys().copied().collect();
+    let ids: BTreeSet<u16> = ObjectLinks::parse(text).unwrap().object_ids().collect();
     assert_eq!(ids, BTreeSet::from([1, 3, 3303]));
 }
 
@@ -410,7 +410,7 @@ fn mutated_payloads_never_panic_and_what_parses_encodes_stably() {
         parsed += 1;
         let text = links.encode();
         let again = ObjectLinks::parse(&text).unwrap_or_else(|e| panic!("{text:?} from {input:?}: {e}"));
-        assert_eq!(again.objects(), links.objects(), "{text:?}");
+        assert!(again.objects().eq(links.objects()), "{text:?}");
         assert_eq!(again.root, links.root, "{text:?}");
         assert_eq!(again.encode(), text);
     }
@@ -455,10 +455,29 @@ fn an_end_device_registration_becomes_its_iot_device_objects_value() {
     )
     .unwrap();
     let mut objects = device.without_root();
-    assert!(objects.remove_object(1).is_some());
-    assert!(objects.remove_object(1).is_none());
+    assert!(objects.remove_object(1));
+    assert!(!objects.remove_object(1));
     assert_eq!(objects.encode(), "</3>;ver=1.2,</3/0>,</5>;ver=1.1,</5/0>,</3303/0>,</3303/1>");
     // Anjay's /25/0/3 value reads back unchanged (Gateway notes §7.3 (2)).
     let anjay = "</19/0>,</3303>;ver=1.1,</3303/0>,</3347/0>";
     assert_eq!(ObjectLinks::parse(anjay).unwrap().encode(), anjay);
+}
+
+#[test]
+fn instances_listed_out_of_order_are_kept_per_object_in_ascending_order() {
+    let mut links = ObjectLinks::parse("</3303/1>,</3/0>,</3303/0>,</1/0>,</5>,</3303/7>").unwrap();
+    assert_eq!(links.object_ids().collect::<Vec<_>>(), [1, 3, 5, 3303]);
+    assert_eq!(instances(&links, 3303), [0, 1, 7]);
+    assert!(links.remove_object(3));
+    links.add_instance(1, 4).add_instance(1, 2).add_instance(1, 2).add_object(5, None);
+    assert_eq!(instances(&links, 1), [0, 2, 4]);
+    assert_eq!(instances(&links, 3303), [0, 1, 7], "other objects keep their instances");
+    assert_eq!(links.encode(), "</1/0>,</1/2>,</1/4>,</5>,</3303/0>,</3303/1>,</3303/7>");
+    assert!(ObjectLinks::parse("</3/0>,</3303/0>,</3/0>").is_err(), "an instance listed twice is refused");
+}
+
+#[test]
+fn a_binding_debug_prints_its_transports() {
+    let (binding, _) = Binding::parse("US", lwm2m::Version::V1_1).unwrap();
+    assert_eq!(format!("{binding:?}"), "Binding({Udp, Sms})");
 }

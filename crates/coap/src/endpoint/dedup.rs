@@ -1,12 +1,21 @@
 //! Deduplication of incoming CON and NON messages (RFC 7252 §4.5): (peer, message ID) is
 //! remembered for EXCHANGE_LIFETIME (CON) or NON_LIFETIME (NON) together with the datagram we
 //! answered it with, so a duplicate is answered from the cache and never re-delivered.
+//! A safe request whose answer the endpoint can produce again by itself (a later Block2 block
+//! of a cached body) is remembered without the datagram and processed again when duplicated,
+//! as RFC 7252 §4.5 allows for idempotent requests: those blocks would otherwise hold a
+//! second copy of a large body for EXCHANGE_LIFETIME.
 //!
 //! Invariant: at most `capacity` entries; beyond that the oldest entry is evicted (and counted
 //! by the caller), so a flood of junk IDs cannot grow memory.
+//!
+//! The key is stored once (no separate expiry queue: a server holds one entry per Register of
+//! every client for EXCHANGE_LIFETIME): expired entries are swept by one pass over the table
+//! at most once per [`SWEEP_INTERVAL`], and a lookup never sees an expired entry, so the sweep's
+//! timing only decides when memory is given back.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::msg::MessageId;
 use crate::Peer;
@@ -14,10 +23,26 @@ use crate::Peer;
 /// Key of a received message.
 pub(crate) type DedupKey = (Peer, MessageId);
 
+/// Least time between two sweeps of expired entries.
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 struct Entry {
     expires_at: Instant,
-    reply: Option<Vec<u8>>,
+    /// Insertion order: the smallest is evicted first.
+    seq: u64,
+    reply: Reply,
+}
+
+/// What a duplicate of an entry gets.
+#[derive(Debug)]
+enum Reply {
+    /// Not answered yet: nothing.
+    Pending,
+    /// The datagram that answered it.
+    Datagram(Vec<u8>),
+    /// Processed again: a safe request answered by the endpoint itself.
+    Reprocess,
 }
 
 /// What the cache knows about a received message.
@@ -27,19 +52,23 @@ pub(crate) enum Seen<'a> {
     New,
     /// A duplicate; the datagram we answered it with, if any yet.
     Duplicate(Option<&'a [u8]>),
+    /// A duplicate of a safe request the endpoint answered by itself: process it again.
+    Reprocess,
 }
 
 /// Bounded cache of recently received message IDs.
 #[derive(Debug)]
 pub(crate) struct DedupCache {
     entries: HashMap<DedupKey, Entry>,
-    order: VecDeque<(Instant, DedupKey)>,
     capacity: usize,
+    next_seq: u64,
+    /// When the next sweep is due: no entry expires before it (`None` when empty).
+    sweep_at: Option<Instant>,
 }
 
 impl DedupCache {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { entries: HashMap::new(), order: VecDeque::new(), capacity }
+        Self { entries: HashMap::new(), capacity, next_seq: 0, sweep_at: None }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -48,7 +77,11 @@ impl DedupCache {
 
     pub(crate) fn lookup(&self, now: Instant, key: &DedupKey) -> Seen<'_> {
         match self.entries.get(key) {
-            Some(entry) if entry.expires_at > now => Seen::Duplicate(entry.reply.as_deref()),
+            Some(entry) if entry.expires_at > now => match &entry.reply {
+                Reply::Pending => Seen::Duplicate(None),
+                Reply::Datagram(bytes) => Seen::Duplicate(Some(bytes)),
+                Reply::Reprocess => Seen::Reprocess,
+            },
             _ => Seen::New,
         }
     }
@@ -57,39 +90,42 @@ impl DedupCache {
     pub(crate) fn insert(&mut self, key: DedupKey, expires_at: Instant) -> u64 {
         let mut evicted = 0;
         while self.entries.len() >= self.capacity {
-            let Some((at, old)) = self.order.pop_front() else { break };
-            if self.entries.get(&old).is_some_and(|e| e.expires_at == at) {
-                self.entries.remove(&old);
-                evicted += 1;
-            }
+            // One pass over at most `capacity` entries, only when the cache is full.
+            let oldest = self.entries.iter().min_by_key(|(_, e)| e.seq).map(|(k, _)| k.clone());
+            let Some(oldest) = oldest else { break };
+            self.entries.remove(&oldest);
+            evicted += 1;
         }
-        self.entries.insert(key.clone(), Entry { expires_at, reply: None });
-        self.order.push_back((expires_at, key));
-        if self.order.len() > 2 * self.capacity {
-            self.compact();
-        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.entries.insert(key, Entry { expires_at, seq, reply: Reply::Pending });
+        self.sweep_at = Some(self.sweep_at.map_or(expires_at, |at| at.min(expires_at)));
         evicted
     }
 
     /// Records the datagram that answered `key`, for duplicates.
     pub(crate) fn set_reply(&mut self, key: &DedupKey, reply: Vec<u8>) {
         if let Some(entry) = self.entries.get_mut(key) {
-            entry.reply = Some(reply);
+            entry.reply = Reply::Datagram(reply);
         }
     }
 
-    /// Drops entries whose lifetime ended.
-    pub(crate) fn purge(&mut self, now: Instant) {
-        while let Some((at, _)) = self.order.front() {
-            if *at > now {
-                break;
-            }
-            if let Some((at, key)) = self.order.pop_front() {
-                if self.entries.get(&key).is_some_and(|e| e.expires_at == at) {
-                    self.entries.remove(&key);
-                }
-            }
+    /// Records that a duplicate of `key` is to be processed again rather than answered with
+    /// stored bytes (only for safe requests the endpoint answers by itself).
+    pub(crate) fn set_reprocess(&mut self, key: &DedupKey) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.reply = Reply::Reprocess;
         }
+    }
+
+    /// Drops entries whose lifetime ended (once the sweep is due).
+    pub(crate) fn purge(&mut self, now: Instant) {
+        if self.sweep_at.is_none_or(|at| at > now) {
+            return;
+        }
+        self.entries.retain(|_, e| e.expires_at > now);
+        let earliest = self.entries.values().map(|e| e.expires_at).min();
+        self.sweep_at = earliest.map(|at| at.max(now + SWEEP_INTERVAL));
         self.release_slack();
     }
 
@@ -101,19 +137,11 @@ impl DedupCache {
         if self.entries.capacity() > KEEP && len < self.entries.capacity() / 4 {
             self.entries.shrink_to(KEEP.max(2 * len));
         }
-        if self.order.capacity() > KEEP && self.order.len() < self.order.capacity() / 4 {
-            self.order.shrink_to(KEEP.max(2 * self.order.len()));
-        }
     }
 
-    /// When the oldest entry expires.
+    /// When the next sweep is due.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.order.front().map(|(at, _)| *at)
-    }
-
-    fn compact(&mut self) {
-        let entries = &self.entries;
-        self.order.retain(|(at, key)| entries.get(key).is_some_and(|e| e.expires_at == *at));
+        self.sweep_at
     }
 }
 
@@ -149,7 +177,6 @@ mod tests {
         for mid in 0..10_000u16 {
             evicted += cache.insert(key(mid), t0 + Duration::from_secs(247));
             assert!(cache.len() <= 100);
-            assert!(cache.order.len() <= 200);
         }
         assert_eq!(evicted, 9_900);
         assert_eq!(cache.lookup(t0, &key(9_999)), Seen::Duplicate(None));
@@ -168,7 +195,29 @@ mod tests {
         cache.purge(t0 + Duration::from_secs(247));
         assert_eq!(cache.len(), 1);
         assert!(cache.entries.capacity() < 256, "capacity {}", cache.entries.capacity());
-        assert!(cache.order.capacity() < 256, "capacity {}", cache.order.capacity());
         assert_eq!(cache.lookup(t0, &key(9_000)), Seen::Duplicate(None));
+    }
+
+    #[test]
+    fn expired_entries_are_never_seen_and_are_swept_at_most_once_per_interval() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(100);
+        cache.insert(key(1), t0 + Duration::from_millis(100));
+        cache.insert(key(2), t0 + Duration::from_millis(200));
+        cache.insert(key(3), t0 + Duration::from_secs(10));
+        assert_eq!(cache.next_expiry(), Some(t0 + Duration::from_millis(100)));
+        let t1 = t0 + Duration::from_millis(100);
+        cache.purge(t1);
+        assert_eq!(cache.len(), 2, "key 1 swept");
+        assert_eq!(cache.next_expiry(), Some(t1 + SWEEP_INTERVAL), "key 2 waits for the next sweep");
+        let t2 = t0 + Duration::from_millis(300);
+        cache.purge(t2);
+        assert_eq!(cache.len(), 2, "not swept before the interval");
+        assert_eq!(cache.lookup(t2, &key(2)), Seen::New, "but never seen once expired");
+        cache.purge(t1 + SWEEP_INTERVAL);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.next_expiry(), Some(t0 + Duration::from_secs(10)));
+        cache.purge(t0 + Duration::from_secs(10));
+        assert_eq!((cache.len(), cache.next_expiry()), (0, None));
     }
 }

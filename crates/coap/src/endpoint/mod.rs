@@ -271,13 +271,23 @@ impl Endpoint {
 
     fn on_con_or_non(&mut self, now: Instant, peer: Peer, msg: Message) {
         let key = (peer, msg.message_id);
-        if let Seen::Duplicate(reply) = self.dedup.lookup(now, &key) {
-            let reply = reply.map(<[u8]>::to_vec);
-            self.stats.count_drop(DropReason::Duplicate);
-            if let Some(bytes) = reply {
-                self.outbox.push_back((key.0, bytes));
+        match self.dedup.lookup(now, &key) {
+            Seen::New => {}
+            Seen::Duplicate(reply) => {
+                let reply = reply.map(<[u8]>::to_vec);
+                self.stats.count_drop(DropReason::Duplicate);
+                if let Some(bytes) = reply {
+                    self.outbox.push_back((key.0, bytes));
+                }
+                return;
             }
-            return;
+            Seen::Reprocess => {
+                // Counted as a duplicate: it is one, answered again (never re-delivered while
+                // the body is cached).
+                self.stats.count_drop(DropReason::Duplicate);
+                let (peer, _) = key;
+                return self.on_request(now, peer, msg);
+            }
         }
         let lifetime = if msg.mtype == MessageType::Confirmable {
             self.config.exchange_lifetime()

@@ -7,7 +7,8 @@
 //! `server_exchange_lifetime` passes. Answers the endpoint
 //! chooses itself (4.02, 4.08, 4.13, 5.03, 2.31, cached Block2 blocks) never reach the
 //! application. Invariant: every answer to a request is remembered in the deduplication cache, so
-//! a duplicate gets the same bytes.
+//! a duplicate gets the same bytes; except a later Block2 block of a GET or FETCH served from the
+//! cached body, whose duplicate is served again (the request is safe, RFC 7252 §4.5).
 
 use std::time::Instant;
 
@@ -115,14 +116,27 @@ impl Endpoint {
     /// Answers `request` with a response the endpoint chose (piggybacked on the ACK of a CON,
     /// or a NON), remembered for duplicates.
     fn answer(&mut self, now: Instant, peer: &Peer, request: &Message, code: Code, options: Options, payload: Vec<u8>) {
+        let bytes = self.emit_answer(now, peer, request, code, options, payload);
+        self.dedup.set_reply(&(peer.clone(), request.message_id), bytes);
+    }
+
+    /// Sends an answer the endpoint chose without remembering it; returns its bytes.
+    fn emit_answer(
+        &mut self,
+        now: Instant,
+        peer: &Peer,
+        request: &Message,
+        code: Code,
+        options: Options,
+        payload: Vec<u8>,
+    ) -> Vec<u8> {
         let (mtype, mid) = if request.mtype == MessageType::Confirmable {
             (MessageType::Acknowledgement, request.message_id)
         } else {
             (MessageType::NonConfirmable, self.peers.next_mid(now, peer, &mut self.rng))
         };
         let msg = Message { mtype, code, message_id: mid, token: request.token, options, payload };
-        let bytes = self.emit(peer, &msg);
-        self.dedup.set_reply(&(peer.clone(), request.message_id), bytes);
+        self.emit(peer, &msg)
     }
 
     /// Answers `request` with an error of the endpoint's choosing.
@@ -217,6 +231,7 @@ impl Endpoint {
         let expires_at = now + self.config.block_lifetime;
         let size = block2.size.min(self.config.block_size);
         let Some(cached) = self.transfers.outgoing(&transfer, expires_at) else { return false };
+        let finished = cached.finished;
         let num = (block2.offset() / size.bytes()) as u32;
         let (code, mut options, payload, more) = match block::slice(&cached.body, num, size) {
             Some((bytes, more)) => (cached.code, cached.options.clone(), bytes.to_vec(), more),
@@ -227,13 +242,28 @@ impl Endpoint {
         } else {
             options.set(OptionNumber::BLOCK2, Block { num, more, size }.encode());
         }
-        if more {
+        // Safe requests (RFC 7252 §4.5): a duplicate is served again from the cached body, so
+        // neither the block datagram is remembered nor the body dropped after its last block
+        // before the duplicates' EXCHANGE_LIFETIME is over.
+        let safe = code != Code::BAD_OPTION && matches!(msg.code, Code::GET | Code::FETCH);
+        if finished {
+            // Kept for duplicates: its deadline stays.
+        } else if more {
             self.deadlines.set(Timer::Transfer(transfer), expires_at);
+        } else if safe {
+            let until = now + self.config.exchange_lifetime();
+            self.transfers.finish_outgoing(&transfer, until);
+            self.deadlines.set(Timer::Transfer(transfer), until);
         } else {
             self.transfers.remove(&transfer);
             self.deadlines.remove(&Timer::Transfer(transfer));
         }
-        self.answer(now, peer, msg, code, options, payload);
+        if safe {
+            self.emit_answer(now, peer, msg, code, options, payload);
+            self.dedup.set_reprocess(&(peer.clone(), msg.message_id));
+        } else {
+            self.answer(now, peer, msg, code, options, payload);
+        }
         true
     }
 
@@ -399,7 +429,7 @@ impl Endpoint {
             cached_options.remove(OptionNumber::BLOCK1);
             let transfer = TransferKey::Outgoing(peer.clone(), key.clone());
             let expires_at = now + self.config.block_lifetime;
-            let body = CachedBody { code, options: cached_options, body: payload };
+            let body = CachedBody { code, options: cached_options, body: payload, finished: false };
             let (stored, evicted) = self.transfers.store_outgoing(transfer.clone(), body, expires_at);
             self.drop_evicted(evicted);
             if stored {

@@ -5,6 +5,12 @@
 //! blocks, §2.4). Invariant: at most `max_count` transfers and `max_bytes` bytes in total; making
 //! room evicts the transfer closest to expiry, and the evicted keys are returned so their
 //! deadlines can be removed.
+//!
+//! A response body whose last block went out to a safe request (GET, FETCH) stays as a
+//! *finished* transfer until EXCHANGE_LIFETIME has passed: duplicates of its block requests are
+//! served from it again instead of from a stored copy of every block datagram (see `dedup`).
+//! Finished transfers are not counted as transfers in progress, go first when room is needed,
+//! and a new body for the same peer and request replaces them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -62,6 +68,8 @@ pub(crate) struct CachedBody {
     /// The response options without Block2, Size2 and Observe.
     pub(crate) options: Options,
     pub(crate) body: Vec<u8>,
+    /// Its last block went out; kept only to serve duplicates.
+    pub(crate) finished: bool,
 }
 
 #[derive(Debug)]
@@ -76,6 +84,10 @@ impl Transfer {
             Self::Incoming(r) => r.len(),
             Self::Outgoing(c) => c.body.len(),
         }
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(self, Self::Outgoing(c) if c.finished)
     }
 }
 
@@ -93,8 +105,9 @@ impl Transfers {
         Self { entries: BTreeMap::new(), bytes: 0, max_count, max_bytes }
     }
 
+    /// Transfers in progress (finished ones kept for duplicates are not counted).
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.values().filter(|(t, _)| !t.is_finished()).count()
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -110,8 +123,13 @@ impl Transfers {
             if count_ok && bytes_ok {
                 return evicted;
             }
-            let victim =
-                self.entries.iter().filter(|(k, _)| *k != keep).min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone());
+            // Finished transfers first, then the one closest to expiry.
+            let victim = self
+                .entries
+                .iter()
+                .filter(|(k, _)| *k != keep)
+                .min_by_key(|(_, (t, at))| (!t.is_finished(), *at))
+                .map(|(k, _)| k.clone());
             let Some(victim) = victim else { return evicted };
             self.remove(&victim);
             evicted.push(victim);
@@ -181,7 +199,7 @@ impl Transfers {
     pub(crate) fn store_outgoing(
         &mut self,
         key: TransferKey,
-        body: CachedBody,
+        mut body: CachedBody,
         expires_at: Instant,
     ) -> (bool, Vec<TransferKey>) {
         self.remove(&key);
@@ -189,19 +207,32 @@ impl Transfers {
             return (false, Vec::new());
         }
         let evicted = self.make_room(&key, true, body.body.len());
+        // Kept up to EXCHANGE_LIFETIME: without the slack its encoder grew it with.
+        if body.body.capacity() - body.body.len() > body.body.len() / 16 {
+            body.body.shrink_to_fit();
+        }
         self.bytes += body.body.len();
         self.entries.insert(key, (Transfer::Outgoing(body), expires_at));
         (true, evicted)
     }
 
-    /// The cached body under `key`, with its expiry moved to `expires_at`.
+    /// The cached body under `key`, with its expiry moved to `expires_at` (never earlier for a
+    /// finished one).
     pub(crate) fn outgoing(&mut self, key: &TransferKey, expires_at: Instant) -> Option<&CachedBody> {
         match self.entries.get_mut(key) {
             Some((Transfer::Outgoing(body), at)) => {
-                *at = expires_at;
+                *at = if body.finished { (*at).max(expires_at) } else { expires_at };
                 Some(body)
             }
             _ => None,
+        }
+    }
+
+    /// Marks the body under `key` finished, kept until at least `until` for duplicates.
+    pub(crate) fn finish_outgoing(&mut self, key: &TransferKey, until: Instant) {
+        if let Some((Transfer::Outgoing(body), at)) = self.entries.get_mut(key) {
+            body.finished = true;
+            *at = (*at).max(until);
         }
     }
 

@@ -66,6 +66,7 @@ struct GatewaySection {
     queue_wait: Option<u64>,
     request_timeout: Option<u64>,
     idle_after: Option<u64>,
+    report_delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -362,6 +363,11 @@ impl Settings {
             queue_wait: seconds("gateway.queue_wait", g.queue_wait, defaults.queue_wait)?,
             request_timeout: seconds("gateway.request_timeout", g.request_timeout, defaults.request_timeout)?,
             idle_after: seconds("gateway.idle_after", g.idle_after, defaults.idle_after)?,
+            report_delay: match g.report_delay_ms {
+                None => defaults.report_delay,
+                Some(ms) if ms > 10_000 => return Err(bad("gateway.report_delay_ms", "must be at most 10000 ms")),
+                Some(ms) => Duration::from_millis(ms),
+            },
         };
 
         let s = &file.south;
@@ -524,6 +530,10 @@ mod tests {
             (&format!("{MINIMAL}lifetime = 5\n"), "north[0].lifetime"),
             ("[gateway]\nendpoint = \"gw1\"\nprefix_pattern = \"{n}\"\n[[north]]\nuri = \"coap://127.0.0.1:5683\"\n", "gateway.prefix_pattern"),
             ("[gateway]\nendpoint = \"gw1\"\nidle_after = 0\n[[north]]\nuri = \"coap://127.0.0.1:5683\"\n", "gateway.idle_after"),
+            (
+                "[gateway]\nendpoint = \"gw1\"\nreport_delay_ms = 10001\n[[north]]\nuri = \"coap://127.0.0.1:5683\"\n",
+                "gateway.report_delay_ms",
+            ),
         ];
         for (text, key) in cases {
             let error = resolve(text).expect_err(text);

@@ -97,17 +97,17 @@ fn entry_json(
     now: Instant,
 ) -> serde_json::Value {
     json!({
-        "endpoint": entry.endpoint,
-        "prefix": entry.prefix,
+        "endpoint": entry.endpoint.as_str(),
+        "prefix": entry.prefix_text(),
         "mode": entry.mode.as_str(),
         "status": if entry.connected { "connected" } else { "disconnected" },
         "state": entry.state(now, idle_after).as_str(),
         "lastSeen": wall_ms(entry.last_seen),
         "lastSeenSecondsAgo": now.saturating_duration_since(entry.last_seen).as_secs(),
         "lifetime": entry.lifetime,
-        "binding": entry.binding,
-        "version": entry.version,
-        "address": entry.address,
+        "binding": entry.binding_text(),
+        "version": entry.version.as_str(),
+        "address": entry.address.to_string(),
         "objects": objects,
     })
 }

@@ -88,7 +88,6 @@ pub(crate) fn links(links: &[Link]) -> Json {
 fn available_instances(objects: &lwm2m::ObjectLinks) -> Json {
     let map: Map<String, Json> = objects
         .objects()
-        .iter()
         .map(|(id, info)| (id.to_string(), json!(info.instances.iter().collect::<Vec<_>>())))
         .collect();
     Json::Object(map)

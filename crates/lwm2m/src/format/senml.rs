@@ -235,34 +235,65 @@ pub fn from_records(
     records: &[Record],
     target: &PrefixedPath,
 ) -> Result<Vec<SenmlRecord>, FormatError> {
-    for record in records {
-        if !matches!(record.path.path, Path::Resource(..) | Path::ResourceInstance(..)) {
-            return Err(invalid(format, format!("record path {} is not a resource or resource instance", record.path)));
-        }
-    }
-    let single_target = matches!(records, [only] if only.path == *target);
-    let target_is_root = target.prefix.is_none() && target.path == Path::Root;
-    let below = !target_is_root && records.iter().all(|r| r.path != *target && is_under(&r.path, target));
-    let target_depth = target.path.depth();
-    let mut pack = Vec::with_capacity(records.len());
-    for (index, record) in records.iter().enumerate() {
-        let mut out = SenmlRecord { time: record.time, ..SenmlRecord::default() };
-        if single_target {
-            out.base_name = Some(record.path.to_string());
-        } else if below {
-            if index == 0 {
-                out.base_name = Some(base_name_of(target));
+    let packer = Packer::new(format, records, target)?;
+    Ok(records.iter().enumerate().map(|(index, record)| packer.record(index, record)).collect())
+}
+
+/// Turns checked node records into SenML records one at a time (so an encoder can write each
+/// as it comes instead of holding the whole pack).
+#[derive(Debug, Clone)]
+pub(crate) struct Packer {
+    format: &'static str,
+    single_target: bool,
+    below: bool,
+    target_depth: usize,
+    base_name: String,
+}
+
+impl Packer {
+    /// Checks `records` (resources or resource instances, each with a value) for `target`.
+    pub(crate) fn new(format: &'static str, records: &[Record], target: &PrefixedPath) -> Result<Self, FormatError> {
+        for record in records {
+            if !matches!(record.path.path, Path::Resource(..) | Path::ResourceInstance(..)) {
+                return Err(invalid(
+                    format,
+                    format!("record path {} is not a resource or resource instance", record.path),
+                ));
             }
-            let relative: Vec<String> =
-                record.path.path.ids().iter().skip(target_depth).map(|id| id.to_string()).collect();
-            out.name = Some(relative.join("/"));
+        }
+        for record in records {
+            senml_value(format, record)?;
+        }
+        let single_target = matches!(records, [only] if only.path == *target);
+        let target_is_root = target.prefix.is_none() && target.path == Path::Root;
+        let below = !target_is_root && records.iter().all(|r| r.path != *target && is_under(&r.path, target));
+        Ok(Self { format, single_target, below, target_depth: target.path.depth(), base_name: base_name_of(target) })
+    }
+
+    /// The SenML record for `records[index]`.
+    pub(crate) fn record(&self, index: usize, record: &Record) -> SenmlRecord {
+        let mut out = SenmlRecord { time: record.time, ..SenmlRecord::default() };
+        if self.single_target {
+            out.base_name = Some(record.path.to_string());
+        } else if self.below {
+            if index == 0 {
+                out.base_name = Some(self.base_name.clone());
+            }
+            let mut name = String::new();
+            for id in record.path.path.ids().iter().skip(self.target_depth) {
+                if !name.is_empty() {
+                    name.push('/');
+                }
+                name.push_str(&id.to_string());
+            }
+            out.name = Some(name);
         } else {
             out.name = Some(record.path.to_string());
         }
-        out.value = Some(senml_value(format, record)?);
-        pack.push(out);
+        // Checked in `new`: every record has a value.
+        out.value = senml_value(self.format, record).ok();
+        out
     }
-    Ok(pack)
 }
 
 fn base_name_of(target: &PrefixedPath) -> String {

@@ -37,7 +37,40 @@ pub fn decode(payload: &[u8], target: &PrefixedPath, registry: &Registry) -> Res
 
 /// Encodes records as the SenML CBOR answer for `target` (see [`super::senml`] for the shape).
 pub fn encode(records: &[Record], target: &PrefixedPath, _registry: &Registry) -> Result<Vec<u8>, FormatError> {
-    write(&senml::from_records(FORMAT, records, target)?)
+    // Each SenML record is made and written in turn: a gateway's `/25` has thousands.
+    let packer = senml::Packer::new(FORMAT, records, target)?;
+    let estimate: usize = records
+        .iter()
+        .map(|r| {
+            let value = match &r.value {
+                crate::Value::String(s) | crate::Value::CoreLnk(s) => s.len(),
+                crate::Value::Opaque(d) => d.len(),
+                _ => 0,
+            };
+            24 + value
+        })
+        .sum();
+    let mut out = Vec::with_capacity(estimate);
+    ciborium::ser::into_writer(&Stream { packer: &packer, records }, &mut out)
+        .map_err(|e| FormatError::Unrepresentable { format: FORMAT, what: format!("this value ({e})") })?;
+    Ok(out)
+}
+
+/// Node records written as a SenML pack, record by record.
+struct Stream<'a> {
+    packer: &'a senml::Packer,
+    records: &'a [Record],
+}
+
+impl serde::Serialize for Stream<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.records.len()))?;
+        for (index, record) in self.records.iter().enumerate() {
+            seq.serialize_element(&Entry(&self.packer.record(index, record)))?;
+        }
+        seq.end()
+    }
 }
 
 /// Parses SenML CBOR into records, without resolving names or times.
@@ -50,34 +83,102 @@ pub fn parse(payload: &[u8]) -> Result<Vec<SenmlRecord>, FormatError> {
 }
 
 /// Writes records as SenML CBOR.
+///
+/// Serialised straight from the records (no intermediate CBOR value tree: a gateway's `/25`
+/// has thousands of records), with the same serializer and so the same bytes as
+/// [`write_item`] of the equivalent value.
 pub fn write(pack: &[SenmlRecord]) -> Result<Vec<u8>, FormatError> {
-    let mut items = Vec::with_capacity(pack.len());
-    for record in pack {
-        let mut map: Vec<(Cbor, Cbor)> = Vec::with_capacity(4);
-        let label = |l: i64| Cbor::Integer(Integer::from(l));
-        if let Some(bn) = &record.base_name {
-            map.push((label(-2), Cbor::Text(bn.clone())));
+    // Names and strings plus about a dozen bytes of heads and values per record.
+    let estimate: usize = pack
+        .iter()
+        .map(|r| {
+            let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
+            let value = match &r.value {
+                Some(SenmlValue::String(s) | SenmlValue::ObjLnk(s)) => s.len(),
+                Some(SenmlValue::Data(d)) => d.len(),
+                _ => 0,
+            };
+            16 + text(&r.base_name) + text(&r.name) + value
+        })
+        .sum();
+    let mut out = Vec::with_capacity(estimate + 8);
+    ciborium::ser::into_writer(&Pack(pack), &mut out)
+        .map_err(|e| FormatError::Unrepresentable { format: FORMAT, what: format!("this value ({e})") })?;
+    Ok(out)
+}
+
+/// A SenML pack as a CBOR array of maps.
+struct Pack<'a>(&'a [SenmlRecord]);
+
+/// One SenML record as a CBOR map: `bn`, `bt`, `n`, value, `t`.
+struct Entry<'a>(&'a SenmlRecord);
+
+/// A time: an integer when exact, else a float.
+struct Time(f64);
+
+impl serde::Serialize for Pack<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for record in self.0 {
+            seq.serialize_element(&Entry(record))?;
         }
-        if let Some(bt) = record.base_time {
-            map.push((label(-3), cbor_time(bt)));
-        }
-        if let Some(n) = &record.name {
-            map.push((label(0), Cbor::Text(n.clone())));
-        }
-        match &record.value {
-            None => {}
-            Some(SenmlValue::Number(n)) => map.push((label(2), cbor_number(*n))),
-            Some(SenmlValue::String(s)) => map.push((label(3), Cbor::Text(s.clone()))),
-            Some(SenmlValue::Boolean(b)) => map.push((label(4), Cbor::Bool(*b))),
-            Some(SenmlValue::Data(d)) => map.push((label(8), Cbor::Bytes(d.clone()))),
-            Some(SenmlValue::ObjLnk(s)) => map.push((Cbor::Text("vlo".into()), Cbor::Text(s.clone()))),
-        }
-        if let Some(t) = record.time {
-            map.push((label(6), cbor_time(t)));
-        }
-        items.push(Cbor::Map(map));
+        seq.end()
     }
-    write_item(FORMAT, &Cbor::Array(items))
+}
+
+impl serde::Serialize for Entry<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.0;
+        let fields = usize::from(r.base_name.is_some())
+            + usize::from(r.base_time.is_some())
+            + usize::from(r.name.is_some())
+            + usize::from(r.value.is_some())
+            + usize::from(r.time.is_some());
+        let mut map = serializer.serialize_map(Some(fields))?;
+        if let Some(bn) = &r.base_name {
+            map.serialize_entry(&-2i64, bn.as_str())?;
+        }
+        if let Some(bt) = r.base_time {
+            map.serialize_entry(&-3i64, &Time(bt))?;
+        }
+        if let Some(n) = &r.name {
+            map.serialize_entry(&0i64, n.as_str())?;
+        }
+        match &r.value {
+            None => {}
+            Some(SenmlValue::Number(Number::Integer(i))) => map.serialize_entry(&2i64, i)?,
+            Some(SenmlValue::Number(Number::Unsigned(u))) => map.serialize_entry(&2i64, u)?,
+            Some(SenmlValue::Number(Number::Float(f))) => map.serialize_entry(&2i64, f)?,
+            Some(SenmlValue::String(s)) => map.serialize_entry(&3i64, s.as_str())?,
+            Some(SenmlValue::Boolean(b)) => map.serialize_entry(&4i64, b)?,
+            Some(SenmlValue::Data(d)) => map.serialize_entry(&8i64, &Bytes(d))?,
+            Some(SenmlValue::ObjLnk(s)) => map.serialize_entry("vlo", s.as_str())?,
+        }
+        if let Some(t) = r.time {
+            map.serialize_entry(&6i64, &Time(t))?;
+        }
+        map.end()
+    }
+}
+
+impl serde::Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match cbor_time(self.0) {
+            Cbor::Integer(i) => serializer.serialize_i128(i128::from(i)),
+            _ => serializer.serialize_f64(self.0),
+        }
+    }
+}
+
+/// A byte string for serde (which would write a `&[u8]` as an array).
+struct Bytes<'a>(&'a [u8]);
+
+impl serde::Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
 }
 
 /// Reads exactly one CBOR data item; trailing bytes are an error.
@@ -105,14 +206,6 @@ pub(crate) fn write_item(format: &'static str, item: &Cbor) -> Result<Vec<u8>, F
     ciborium::ser::into_writer(item, &mut out)
         .map_err(|e| FormatError::Unrepresentable { format, what: format!("this value ({e})") })?;
     Ok(out)
-}
-
-fn cbor_number(n: Number) -> Cbor {
-    match n {
-        Number::Integer(i) => Cbor::Integer(Integer::from(i)),
-        Number::Unsigned(u) => Cbor::Integer(Integer::from(u)),
-        Number::Float(f) => Cbor::Float(f),
-    }
 }
 
 fn cbor_time(t: f64) -> Cbor {
@@ -195,5 +288,145 @@ fn time(v: &Cbor) -> Option<f64> {
             Some(i128::from(*mantissa) as f64 * 10f64.powi(exponent))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cbor_number(n: Number) -> Cbor {
+        match n {
+            Number::Integer(i) => Cbor::Integer(Integer::from(i)),
+            Number::Unsigned(u) => Cbor::Integer(Integer::from(u)),
+            Number::Float(f) => Cbor::Float(f),
+        }
+    }
+
+    /// The writer as it was: through a CBOR value tree.
+    fn through_a_value_tree(pack: &[SenmlRecord]) -> Vec<u8> {
+        let label = |l: i64| Cbor::Integer(Integer::from(l));
+        let items = pack
+            .iter()
+            .map(|record| {
+                let mut map: Vec<(Cbor, Cbor)> = Vec::new();
+                if let Some(bn) = &record.base_name {
+                    map.push((label(-2), Cbor::Text(bn.clone())));
+                }
+                if let Some(bt) = record.base_time {
+                    map.push((label(-3), cbor_time(bt)));
+                }
+                if let Some(n) = &record.name {
+                    map.push((label(0), Cbor::Text(n.clone())));
+                }
+                match &record.value {
+                    None => {}
+                    Some(SenmlValue::Number(n)) => map.push((label(2), cbor_number(*n))),
+                    Some(SenmlValue::String(s)) => map.push((label(3), Cbor::Text(s.clone()))),
+                    Some(SenmlValue::Boolean(b)) => map.push((label(4), Cbor::Bool(*b))),
+                    Some(SenmlValue::Data(d)) => map.push((label(8), Cbor::Bytes(d.clone()))),
+                    Some(SenmlValue::ObjLnk(s)) => map.push((Cbor::Text("vlo".into()), Cbor::Text(s.clone()))),
+                }
+                if let Some(t) = record.time {
+                    map.push((label(6), cbor_time(t)));
+                }
+                Cbor::Map(map)
+            })
+            .collect();
+        write_item(FORMAT, &Cbor::Array(items)).expect("serialisable")
+    }
+
+    #[test]
+    fn streamed_packs_are_byte_for_byte_what_a_value_tree_gives() {
+        let numbers = [
+            Number::Integer(0),
+            Number::Integer(23),
+            Number::Integer(24),
+            Number::Integer(-1),
+            Number::Integer(-25),
+            Number::Integer(i64::MIN),
+            Number::Integer(i64::MAX),
+            Number::Unsigned(u64::MAX),
+            Number::Float(1.5),
+            Number::Float(-0.0),
+            Number::Float(0.1),
+            Number::Float(65_504.0),
+            Number::Float(1e300),
+            Number::Float(f64::INFINITY),
+            Number::Float(f64::NAN),
+        ];
+        let mut pack: Vec<SenmlRecord> = numbers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| SenmlRecord {
+                base_name: (i == 0).then(|| "/3303/0/".to_owned()),
+                base_time: (i == 1).then_some(1_700_000_000.0),
+                name: Some(format!("{i}")),
+                value: Some(SenmlValue::Number(*n)),
+                time: match i % 3 {
+                    0 => None,
+                    1 => Some(-5.0),
+                    _ => Some(0.25),
+                },
+            })
+            .collect();
+        let text = |s: &str| Some(s.to_owned());
+        let values = [
+            SenmlValue::String("é €".into()),
+            SenmlValue::String("x".repeat(300)),
+            SenmlValue::Boolean(true),
+            SenmlValue::Boolean(false),
+            SenmlValue::Data(vec![0, 1, 255]),
+            SenmlValue::Data(Vec::new()),
+            SenmlValue::ObjLnk("3:0".into()),
+        ];
+        for value in values {
+            pack.push(SenmlRecord {
+                base_name: None,
+                base_time: Some(1.5e9 + 0.5),
+                name: text("/25/0/3"),
+                value: Some(value),
+                time: None,
+            });
+        }
+        pack.push(SenmlRecord { base_name: text("/"), base_time: None, name: None, value: None, time: None });
+        assert_eq!(write(&pack).expect("writes"), through_a_value_tree(&pack));
+        assert_eq!(write(&[]).expect("writes"), through_a_value_tree(&[]));
+    }
+
+    #[test]
+    fn records_are_encoded_as_their_pack_is_written() {
+        use crate::path::{Path, Prefix};
+        let registry = Registry::bundled();
+        let record = |o, i, r, value| Record::new(PrefixedPath::plain(Path::Resource(o, i, r)), value);
+        let mut records = vec![
+            record(25, 0, 0, crate::Value::String("ed-0000".into())),
+            record(25, 0, 1, crate::Value::String("d1".into())),
+            record(25, 0, 3, crate::Value::CoreLnk("</3/0>,</3303/0>".into())),
+            record(25, 1, 0, crate::Value::ObjLnk(3, 0)),
+            record(25, 1, 1, crate::Value::Opaque(vec![1, 2])),
+        ];
+        records[1].time = Some(12.5);
+        let prefixed = PrefixedPath { prefix: Some(Prefix::new("d1").expect("valid")), path: Path::Object(3303) };
+        let targets = [
+            PrefixedPath::plain(Path::Object(25)),
+            PrefixedPath::plain(Path::Instance(25, 0)),
+            PrefixedPath::plain(Path::Root),
+            prefixed,
+        ];
+        for target in &targets {
+            let pack = senml::from_records(FORMAT, &records, target).expect("pack");
+            assert_eq!(
+                encode(&records, target, &registry).expect("encodes"),
+                write(&pack).expect("writes"),
+                "{target}"
+            );
+        }
+        let single = &records[..1];
+        let target = single[0].path.clone();
+        let pack = senml::from_records(FORMAT, single, &target).expect("pack");
+        assert_eq!(encode(single, &target, &registry).expect("encodes"), write(&pack).expect("writes"));
+        let none = [record(3, 0, 0, crate::Value::None)];
+        assert!(encode(&none, &PrefixedPath::plain(Path::Object(3)), &registry).is_err());
     }
 }
