@@ -12,8 +12,8 @@
 //!    (the north socket talks to the distant servers, the south socket to End-Devices), and call
 //!    [`Gateway::handle_timeout`] once [`Gateway::poll_timeout`] has passed.
 //! 3. After every input: drain [`Gateway::poll_transmit`] (each datagram says its face), read
-//!    [`Gateway::poll_timeout`], then drain [`Gateway::poll_event`]; persist
-//!    [`Gateway::state`] on [`GatewayEvent::StateChanged`].
+//!    [`Gateway::poll_timeout`], then drain [`Gateway::poll_event`]; on
+//!    [`GatewayEvent::StateChanged`] persist [`Gateway::take_state_changes`].
 //!
 //! Internally each input is given to its engine, then both engines' events are drained in turn
 //! until neither has any: South registrations maintain `/25` and the inventory (and make the
@@ -64,10 +64,12 @@ use crate::objects::{
     REPORTING_OBJECT, SUMMARY_OBJECT,
 };
 use crate::proxy::{self, ProxyError};
-use crate::state::{Assignment, GatewayState};
+use crate::state::{Assignment, GatewayState, StateChange};
 
 /// Most events kept for the runtime; older ones are dropped beyond this.
 const MAX_EVENTS: usize = 1024;
+/// State changes kept for the runtime; beyond, they collapse into [`StateChange::Everything`].
+const MAX_STATE_CHANGES: usize = 1024;
 /// Most northbound composite requests in progress.
 const MAX_COMPOSITES: usize = 256;
 /// Most End-Devices (bounded by the `/25` instance space and the prefix counter).
@@ -180,6 +182,8 @@ pub struct Gateway {
     events: VecDeque<GatewayEvent>,
     /// `/25` changes waiting for [`GatewayConfig::report_delay`].
     unreported: Unreported,
+    /// Changes of `state` not taken by the runtime yet.
+    state_changes: Vec<StateChange>,
 }
 
 /// End-Device changes collected for one report north.
@@ -231,6 +235,7 @@ impl Gateway {
             relays: BTreeMap::new(),
             events: VecDeque::new(),
             unreported: Unreported::default(),
+            state_changes: Vec::new(),
         };
         gateway.grant(now, SUMMARY_OBJECT, 0, None);
         for ssid in gateway.server_ids(now) {
@@ -270,6 +275,13 @@ impl Gateway {
     /// The persistent state (prefix assignments, reporting settings).
     pub fn state(&self) -> &GatewayState {
         &self.state
+    }
+
+    /// The changes of [`Gateway::state`] since the last call, oldest first: what the runtime
+    /// persists after [`GatewayEvent::StateChanged`]. When it lets more than a thousand pile up,
+    /// they come back as one [`StateChange::Everything`].
+    pub fn take_state_changes(&mut self) -> Vec<StateChange> {
+        std::mem::take(&mut self.state_changes)
     }
 
     /// The north client engine (registration state, object tree).
@@ -341,6 +353,15 @@ impl Gateway {
     }
 
     // ----- internals -----
+
+    fn state_changed(&mut self, change: StateChange) {
+        if self.state_changes.len() >= MAX_STATE_CHANGES {
+            self.state_changes = vec![StateChange::Everything];
+        } else if self.state_changes.first() != Some(&StateChange::Everything) {
+            self.state_changes.push(change);
+        }
+        self.emit(GatewayEvent::StateChanged);
+    }
 
     fn emit(&mut self, event: GatewayEvent) {
         if self.events.len() >= MAX_EVENTS {
@@ -467,8 +488,17 @@ impl Gateway {
         let devices = &self.devices;
         match self.state.assign(endpoint.as_str(), &self.config, MAX_KNOWN, |ep| devices.contains_key(ep)) {
             Ok(Assignment::Known(prefix)) => Some(prefix),
-            Ok(Assignment::New(prefix)) => {
-                self.emit(GatewayEvent::StateChanged);
+            Ok(Assignment::New { prefix, forgotten }) => {
+                if let Some(endpoint) = forgotten {
+                    self.state_changed(StateChange::PrefixForgotten { endpoint });
+                }
+                let counter = self.state.prefix_counter;
+                let change = StateChange::PrefixAssigned {
+                    endpoint: endpoint.as_str().to_owned(),
+                    prefix: prefix.as_str().to_owned(),
+                    counter,
+                };
+                self.state_changed(change);
                 Some(prefix)
             }
             Err(error) => {
@@ -743,7 +773,7 @@ impl Gateway {
             return;
         };
         if self.state.reporting.insert(ssid, on) != Some(on) {
-            self.emit(GatewayEvent::StateChanged);
+            self.state_changed(StateChange::Reporting { ssid, enabled: on });
         }
     }
 

@@ -57,4 +57,4 @@ pub mod state;
 
 pub use config::GatewayConfig;
 pub use gateway::{Face, Gateway, GatewayEvent};
-pub use state::{Assignment, GatewayState, PrefixError};
+pub use state::{Assignment, GatewayState, PrefixError, StateChange};

@@ -1,7 +1,8 @@
 //! The part of the gateway that survives a restart: which prefix each End-Device got, and each
 //! distant server's reporting setting. The runtime persists it when the gateway reports
-//! [`GatewayEvent::StateChanged`](crate::GatewayEvent::StateChanged) and gives it back to
-//! [`Gateway::new`](crate::Gateway::new).
+//! [`GatewayEvent::StateChanged`](crate::GatewayEvent::StateChanged), one [`StateChange`] at a
+//! time (so that a registration costs one row, not a rewrite of every End-Device's), and gives
+//! it back to [`Gateway::new`](crate::Gateway::new).
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,40 @@ pub enum Assignment {
     /// The End-Device already had this prefix.
     Known(Prefix),
     /// A new prefix was assigned (the state changed: persist it).
-    New(Prefix),
+    New {
+        /// The prefix.
+        prefix: Prefix,
+        /// The End-Device whose prefix was given up to make room, if the table was full.
+        forgotten: Option<String>,
+    },
+}
+
+/// One change of the [`GatewayState`], in the order the runtime must persist them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    /// `endpoint` got `prefix`; the prefix counter moved to `counter`.
+    PrefixAssigned {
+        /// The End-Device.
+        endpoint: String,
+        /// Its prefix.
+        prefix: String,
+        /// [`GatewayState::prefix_counter`] after the assignment.
+        counter: u32,
+    },
+    /// `endpoint`'s prefix was given up (and the End-Device is forgotten).
+    PrefixForgotten {
+        /// The End-Device.
+        endpoint: String,
+    },
+    /// Reporting to the distant server `ssid` is now `enabled`.
+    Reporting {
+        /// Its Short Server ID.
+        ssid: u16,
+        /// The setting.
+        enabled: bool,
+    },
+    /// Too many changes waited: the whole state is to be written.
+    Everything,
 }
 
 /// Persistent gateway state.
@@ -78,14 +112,16 @@ impl GatewayState {
             }
         }
         let prefix = found.ok_or_else(|| PrefixError::Pattern(config.prefix_pattern.clone()))?;
+        let mut forgotten = None;
         if self.prefixes.len() >= limit {
-            let forgotten = self.prefixes.keys().find(|ep| !is_connected(ep)).cloned();
-            let forgotten = forgotten.ok_or(PrefixError::Full(self.prefixes.len()))?;
-            self.prefixes.remove(&forgotten);
+            let gone = self.prefixes.keys().find(|ep| !is_connected(ep)).cloned();
+            let gone = gone.ok_or(PrefixError::Full(self.prefixes.len()))?;
+            self.prefixes.remove(&gone);
+            forgotten = Some(gone);
         }
         self.prefix_counter = n;
         self.prefixes.insert(endpoint.to_owned(), prefix.as_str().to_owned());
-        Ok(Assignment::New(prefix))
+        Ok(Assignment::New { prefix, forgotten })
     }
 
     /// Whether End-Device changes are reported to server `ssid`.
@@ -100,7 +136,7 @@ mod tests {
 
     fn prefix(a: Result<Assignment, PrefixError>) -> String {
         match a {
-            Ok(Assignment::Known(p) | Assignment::New(p)) => p.as_str().to_owned(),
+            Ok(Assignment::Known(p) | Assignment::New { prefix: p, .. }) => p.as_str().to_owned(),
             Err(e) => panic!("no prefix: {e}"),
         }
     }
@@ -137,7 +173,10 @@ mod tests {
         prefix(state.assign("a", &config, 2, |_| true));
         prefix(state.assign("b", &config, 2, |_| true));
         assert_eq!(state.assign("c", &config, 2, |_| true), Err(PrefixError::Full(2)));
-        assert_eq!(prefix(state.assign("c", &config, 2, |ep| ep != "a")), "d3");
+        assert_eq!(
+            state.assign("c", &config, 2, |ep| ep != "a"),
+            Ok(Assignment::New { prefix: Prefix::new("d3").expect("valid"), forgotten: Some("a".into()) })
+        );
         assert!(!state.prefixes.contains_key("a"));
     }
 

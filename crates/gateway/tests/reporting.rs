@@ -92,6 +92,13 @@ fn a_restarted_gateway_gives_a_known_device_its_persisted_prefix_and_reports_new
     assert!(events.iter().any(
         |e| matches!(e, gateway::GatewayEvent::EndDeviceAdded { endpoint, .. } if endpoint.as_str() == "sensor-a")
     ));
+    let journal = w.gateway_mut().take_state_changes();
+    assert_eq!(
+        journal,
+        [gateway::StateChange::PrefixAssigned { endpoint: "sensor-b".into(), prefix: "d8".into(), counter: 8 }],
+        "the runtime persists just that assignment"
+    );
+    assert!(w.gateway_mut().take_state_changes().is_empty(), "taken once");
 }
 
 /// Counts, on the link from the gateway to distant server 0, the Registration Updates and the

@@ -266,6 +266,11 @@ impl World {
     pub fn gateway(&self) -> &Gateway {
         &self.sim[self.gw].gateway
     }
+
+    /// The gateway, to call its runtime-facing methods.
+    pub fn gateway_mut(&mut self) -> &mut Gateway {
+        &mut self.sim[self.gw].gateway
+    }
 }
 
 /// The value of `records` at `path` (text form of the path, e.g. "/d1/3303/0/5700").

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use coap::{Engine, Peer, Transmit};
-use gateway::{Face, Gateway, GatewayEvent};
+use gateway::{Face, Gateway, GatewayEvent, StateChange};
 use lwm2m::EndpointName;
 use lwm2m_client::ClientEvent;
 use lwm2m_server::SecurityInfo;
@@ -30,6 +30,8 @@ use crate::server::face::wall_ms;
 
 /// Datagrams waiting per outlet before the oldest is dropped.
 const MAX_QUEUE: usize = 1024;
+/// State changes waiting for a failed write at most; beyond, the whole state is written.
+const MAX_UNSAVED: usize = 4096;
 /// Certificate common names bound to their endpoint at most (one per End-Device certificate).
 const MAX_BOUND_NAMES: usize = 65_536;
 
@@ -69,8 +71,8 @@ pub(crate) struct Hub {
     bound_names: HashSet<String>,
     /// End-Devices known from earlier runs, as stored at start.
     remembered: BTreeMap<String, KnownEndDevice>,
-    /// The gateway state changed and is not on disk yet: nothing may leave.
-    state_unsaved: bool,
+    /// Changes of the gateway state not on disk yet: while there are any, nothing may leave.
+    unsaved: Vec<StateChange>,
     /// Failed writes of the gateway state.
     state_write_failures: u64,
     buf: Vec<u8>,
@@ -119,7 +121,7 @@ impl Hub {
             psk_identities,
             bound_names: HashSet::new(),
             remembered: BTreeMap::new(),
-            state_unsaved: false,
+            unsaved: Vec::new(),
             state_write_failures: 0,
             buf: Vec::with_capacity(2048),
         }
@@ -182,7 +184,13 @@ impl Hub {
         while let Some(event) = self.gateway.poll_event() {
             self.on_event(now, event);
         }
-        if self.state_unsaved {
+        let changes = self.gateway.take_state_changes();
+        if self.unsaved.len() + changes.len() > MAX_UNSAVED {
+            self.unsaved = vec![StateChange::Everything];
+        } else if self.unsaved.first() != Some(&StateChange::Everything) {
+            self.unsaved.extend(changes);
+        }
+        if !self.unsaved.is_empty() {
             self.save_state();
         }
         // A datagram of this step may acknowledge what changed the state (a prefix handed to
@@ -193,7 +201,7 @@ impl Hub {
         // which is why the write is retried at every step (above) rather than only on
         // `StateChanged`, and why steps that changed nothing are held back too. The gateway's
         // own CON requests are retransmitted by its endpoint.
-        let hold_back = self.state_unsaved;
+        let hold_back = !self.unsaved.is_empty();
         while let Some((face, transmit)) = self.gateway.poll_transmit(now, &mut self.buf) {
             if hold_back {
                 self.dropped += 1;
@@ -275,8 +283,8 @@ impl Hub {
 
     /// Writes the gateway state; on failure it stays unsaved and the failure is counted.
     fn save_state(&mut self) {
-        match self.store.save_state(self.gateway.state()) {
-            Ok(()) => self.state_unsaved = false,
+        match self.store.save_changes(self.gateway.state(), &self.unsaved) {
+            Ok(()) => self.unsaved.clear(),
             Err(error) => {
                 self.state_write_failures += 1;
                 tracing::error!(
@@ -302,14 +310,8 @@ impl Hub {
 
     fn on_event(&mut self, now: Instant, event: GatewayEvent) {
         match event {
-            GatewayEvent::StateChanged => {
-                // Written once per step, after every event (see `step`).
-                self.state_unsaved = true;
-                let state = self.gateway.state();
-                if let Err(error) = self.store.retain_end_devices(|ep| state.prefixes.contains_key(ep)) {
-                    tracing::error!(error = %error, "forgotten end devices not removed from the store");
-                }
-            }
+            // Its changes are written once per step, after every event (see `step`).
+            GatewayEvent::StateChanged => {}
             GatewayEvent::EndDeviceAdded { endpoint, prefix } => {
                 tracing::info!(%endpoint, %prefix, "end device registered");
                 self.remember(endpoint.as_str(), prefix.as_str(), true, now);

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::MutexGuard;
 
-use gateway::GatewayState;
+use gateway::{GatewayState, StateChange};
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
@@ -80,28 +80,39 @@ impl GatewayStore {
         self.database.lock()
     }
 
-    /// Replaces the stored gateway state with `state`, in one transaction.
-    pub(crate) fn save_state(&self, state: &GatewayState) -> Result<(), GatewayStoreError> {
+    /// Writes `changes` (in order, in one transaction); [`StateChange::Everything`] writes all of
+    /// `state`. An End-Device whose prefix is given up is forgotten with it.
+    pub(crate) fn save_changes(&self, state: &GatewayState, changes: &[StateChange]) -> Result<(), GatewayStoreError> {
         let mut connection = self.lock();
         let tx = connection.transaction().map_err(sql("begin"))?;
-        tx.execute("DELETE FROM prefix", []).map_err(sql("clear prefixes"))?;
-        {
-            let mut insert =
-                tx.prepare("INSERT INTO prefix (endpoint, prefix) VALUES (?1, ?2)").map_err(sql("write prefix"))?;
-            for (endpoint, prefix) in &state.prefixes {
-                insert.execute(params![endpoint, prefix]).map_err(sql("write prefix"))?;
+        for change in changes {
+            match change {
+                StateChange::PrefixAssigned { endpoint, prefix, counter } => {
+                    tx.execute(
+                        "INSERT INTO prefix (endpoint, prefix) VALUES (?1, ?2) \
+                         ON CONFLICT(endpoint) DO UPDATE SET prefix = excluded.prefix",
+                        params![endpoint, prefix],
+                    )
+                    .map_err(sql("write prefix"))?;
+                    write_counter(&tx, *counter)?;
+                }
+                StateChange::PrefixForgotten { endpoint } => {
+                    tx.execute("DELETE FROM prefix WHERE endpoint = ?1", params![endpoint])
+                        .map_err(sql("delete prefix"))?;
+                    tx.execute("DELETE FROM end_device WHERE endpoint = ?1", params![endpoint])
+                        .map_err(sql("delete end device"))?;
+                }
+                StateChange::Reporting { ssid, enabled } => {
+                    tx.execute(
+                        "INSERT INTO reporting (ssid, enabled) VALUES (?1, ?2) \
+                         ON CONFLICT(ssid) DO UPDATE SET enabled = excluded.enabled",
+                        params![ssid, enabled],
+                    )
+                    .map_err(sql("write reporting"))?;
+                }
+                StateChange::Everything => write_everything(&tx, state)?,
             }
         }
-        tx.execute("DELETE FROM reporting", []).map_err(sql("clear reporting"))?;
-        for (ssid, enabled) in &state.reporting {
-            tx.execute("INSERT INTO reporting (ssid, enabled) VALUES (?1, ?2)", params![ssid, enabled])
-                .map_err(sql("write reporting"))?;
-        }
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('prefix_counter', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![state.prefix_counter.to_string()],
-        )
-        .map_err(sql("write prefix counter"))?;
         tx.commit().map_err(sql("commit"))
     }
 
@@ -150,18 +161,6 @@ impl GatewayStore {
         Ok(())
     }
 
-    /// Forgets End-Devices that are no longer in `keep` (their prefix was given up).
-    pub(crate) fn retain_end_devices(&self, keep: impl Fn(&str) -> bool) -> Result<(), GatewayStoreError> {
-        let doomed: Vec<String> = self.end_devices()?.into_iter().map(|d| d.endpoint).filter(|ep| !keep(ep)).collect();
-        let connection = self.lock();
-        for endpoint in doomed {
-            connection
-                .execute("DELETE FROM end_device WHERE endpoint = ?1", params![endpoint])
-                .map_err(sql("delete end device"))?;
-        }
-        Ok(())
-    }
-
     /// Every known End-Device, by endpoint name.
     pub(crate) fn end_devices(&self) -> Result<Vec<KnownEndDevice>, GatewayStoreError> {
         let connection = self.lock();
@@ -182,6 +181,34 @@ impl GatewayStore {
     }
 }
 
+fn write_counter(tx: &rusqlite::Transaction<'_>, counter: u32) -> Result<(), GatewayStoreError> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('prefix_counter', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![counter.to_string()],
+    )
+    .map_err(sql("write prefix counter"))?;
+    Ok(())
+}
+
+fn write_everything(tx: &rusqlite::Transaction<'_>, state: &GatewayState) -> Result<(), GatewayStoreError> {
+    tx.execute("DELETE FROM prefix", []).map_err(sql("clear prefixes"))?;
+    {
+        let mut insert =
+            tx.prepare("INSERT INTO prefix (endpoint, prefix) VALUES (?1, ?2)").map_err(sql("write prefix"))?;
+        for (endpoint, prefix) in &state.prefixes {
+            insert.execute(params![endpoint, prefix]).map_err(sql("write prefix"))?;
+        }
+    }
+    tx.execute("DELETE FROM end_device WHERE endpoint NOT IN (SELECT endpoint FROM prefix)", [])
+        .map_err(sql("delete end devices"))?;
+    tx.execute("DELETE FROM reporting", []).map_err(sql("clear reporting"))?;
+    for (ssid, enabled) in &state.reporting {
+        tx.execute("INSERT INTO reporting (ssid, enabled) VALUES (?1, ?2)", params![ssid, enabled])
+            .map_err(sql("write reporting"))?;
+    }
+    write_counter(tx, state.prefix_counter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,19 +221,36 @@ mod tests {
     #[test]
     fn the_gateway_state_survives_a_reopen() {
         let dir = temp_dir("state");
+        let assigned = |endpoint: &str, prefix: &str, counter| StateChange::PrefixAssigned {
+            endpoint: endpoint.into(),
+            prefix: prefix.into(),
+            counter,
+        };
         let mut state = GatewayState::default();
         state.prefixes.insert("lamp".into(), "d1".into());
-        state.prefixes.insert("thermo".into(), "d2".into());
         state.prefix_counter = 2;
         state.reporting.insert(1, false);
         {
             let store = GatewayStore::open(&dir).expect("opens");
             assert_eq!(store.load_state().expect("reads"), GatewayState::default());
-            store.save_state(&state).expect("writes");
-            state.prefixes.remove("thermo");
-            store.save_state(&state).expect("writes again");
+            let changes = [
+                assigned("lamp", "d1", 1),
+                assigned("thermo", "d2", 2),
+                StateChange::Reporting { ssid: 1, enabled: true },
+            ];
+            store.save_changes(&state, &changes).expect("writes");
+            let changes = [
+                StateChange::PrefixForgotten { endpoint: "thermo".into() },
+                StateChange::Reporting { ssid: 1, enabled: false },
+            ];
+            store.save_changes(&state, &changes).expect("writes again");
         }
         let store = GatewayStore::open(&dir).expect("reopens");
+        assert_eq!(store.load_state().expect("reads"), state);
+        state.prefixes.insert("plug".into(), "d9".into());
+        state.prefix_counter = 9;
+        state.reporting.clear();
+        store.save_changes(&state, &[StateChange::Everything]).expect("writes everything");
         assert_eq!(store.load_state().expect("reads"), state);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -228,7 +272,9 @@ mod tests {
                 changed_ms: 9,
             })
             .expect("writes");
-        store.retain_end_devices(|ep| ep == "a").expect("deletes");
+        store
+            .save_changes(&GatewayState::default(), &[StateChange::PrefixForgotten { endpoint: "b".into() }])
+            .expect("deletes");
         let devices = store.end_devices().expect("reads");
         assert_eq!(
             devices,
