@@ -269,12 +269,13 @@ fn dedup_cache_stays_within_its_cap_under_ten_thousand_junk_messages() {
             most.peers = most.peers.max(sizes.peers);
         }
     }
-    assert_eq!(most.dedup_entries, 500);
+    assert!((400..=500).contains(&most.dedup_entries), "cap 500, an eighth evicted at once: {most:?}");
     assert!(most.server_exchanges <= 50);
     assert!(most.peers <= 1);
     let stats = sim[b].stats();
     assert_eq!(stats.dropped(DropReason::Malformed), 2_000);
-    assert_eq!(stats.dedup_evictions, 8_000 - 500);
+    let held = sim[b].table_sizes().dedup_entries;
+    assert_eq!(stats.dedup_evictions, 8_000 - held as u64, "every valid message is held or was evicted");
     assert!(stats.requests_rejected > 0);
     // Everything eventually expires.
     sim.run_for(Duration::from_secs(400), |s| {

@@ -12,7 +12,7 @@ use lwm2m::format::link::Link;
 use lwm2m::{EndpointName, Path, PrefixedPath, Version};
 
 use crate::dispatch::{self, request_path, DmError, WriteMode};
-use crate::object::ResourceValue;
+use crate::object::{parse_instances, InstanceValues, ResourceValue};
 use crate::objects::security::{self, SecurityInstance};
 use crate::objects::server::{self as server_object, ServerInstance};
 use crate::tree::ObjectTree;
@@ -41,10 +41,11 @@ pub enum BootstrapState {
 /// The bootstrap account: its `/0` instance ID and content.
 pub fn bootstrap_account(tree: &ObjectTree, now: Instant) -> Option<(u16, SecurityInstance)> {
     let object = tree.object(security::OBJECT_ID)?;
-    object.instances().into_iter().find_map(|i| {
-        let account = SecurityInstance::from_values(&object.read(now, i)?)?;
-        account.bootstrap.then_some((i, account))
-    })
+    let bootstrap = |instance, values: &dyn InstanceValues| {
+        let account = SecurityInstance::from_values(values)?;
+        account.bootstrap.then_some((instance, account))
+    };
+    parse_instances(object, now, bootstrap).into_iter().next()
 }
 
 /// `POST /bs?ep=…[&pct=…]` (`pct` from 1.1 on: our preferred format, SenML CBOR).

@@ -23,7 +23,7 @@ use lwm2m::{NotificationAttributes, Path, Record, ServerDefaults, Value, Version
 
 use crate::bootstrap::{self, BootstrapState};
 use crate::dispatch::{self, DmContext, DmError, ADVERTISED_FORMATS};
-use crate::object::{Action, ResourceChange, ResourceValue, ServerId};
+use crate::object::{parse_instances, Action, InstanceValues, ResourceChange, ResourceValue, ServerId};
 use crate::objects::security::SecurityInstance;
 use crate::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
 use crate::observe::{LastSent, Observation, Observations};
@@ -344,10 +344,8 @@ impl Client {
     /// The non-bootstrap Security accounts by Short Server ID.
     fn accounts(&self, now: Instant) -> Vec<(ServerId, SecurityInstance)> {
         let Some(object) = self.tree.object(crate::objects::security::OBJECT_ID) else { return Vec::new() };
-        object
-            .instances()
+        parse_instances(object, now, |_, values| SecurityInstance::from_values(values))
             .into_iter()
-            .filter_map(|i| SecurityInstance::from_values(&object.read(now, i)?))
             .filter(|a| !a.bootstrap)
             .filter_map(|a| Some((a.server_id?, a)))
             .collect()
@@ -356,16 +354,14 @@ impl Client {
     /// The Server instance of `server`.
     fn server_settings(&self, now: Instant, server: ServerId) -> Option<ServerInstance> {
         let object = self.tree.object(SERVER_OBJECT)?;
-        object
-            .instances()
-            .into_iter()
-            .filter_map(|i| ServerInstance::from_values(&object.read(now, i)?))
-            .find(|s| s.server_id == server)
+        let matching =
+            |_, values: &dyn InstanceValues| ServerInstance::from_values(values).filter(|s| s.server_id == server);
+        parse_instances(object, now, matching).into_iter().next()
     }
 
     fn server_instances(&self, now: Instant) -> Vec<ServerInstance> {
         let Some(object) = self.tree.object(SERVER_OBJECT) else { return Vec::new() };
-        object.instances().into_iter().filter_map(|i| ServerInstance::from_values(&object.read(now, i)?)).collect()
+        parse_instances(object, now, |_, values| ServerInstance::from_values(values))
     }
 
     /// Builds a session for every Server instance with a Security account; keeps sessions whose

@@ -88,6 +88,49 @@ pub enum Action {
     },
 }
 
+/// The resources of one instance, read in place.
+pub trait InstanceValues {
+    /// The value of resource `id`.
+    fn resource(&self, id: u16) -> Option<&ResourceValue>;
+}
+
+impl InstanceValues for BTreeMap<u16, ResourceValue> {
+    fn resource(&self, id: u16) -> Option<&ResourceValue> {
+        self.get(&id)
+    }
+}
+
+/// One instance of an [`InstanceStore`], read in place.
+#[derive(Debug, Clone, Copy)]
+struct StoredInstance<'a> {
+    store: &'a InstanceStore,
+    instance: u16,
+}
+
+impl InstanceValues for StoredInstance<'_> {
+    fn resource(&self, id: u16) -> Option<&ResourceValue> {
+        self.store.get(self.instance, id)
+    }
+}
+
+/// `parse` applied to every instance of `object` (its ID and values), ascending: in place when the object keeps its
+/// values in an [`InstanceStore`] (the Security and Server settings are read after every input,
+/// so without copying each instance), else on an [`Object::read`] copy.
+pub(crate) fn parse_instances<T>(
+    object: &dyn Object,
+    now: Instant,
+    parse: impl Fn(u16, &dyn InstanceValues) -> Option<T>,
+) -> Vec<T> {
+    match object.store() {
+        Some(store) => store
+            .instances
+            .keys()
+            .filter_map(|&instance| parse(instance, &StoredInstance { store, instance }))
+            .collect(),
+        None => object.instances().into_iter().filter_map(|i| parse(i, &object.read(now, i)?)).collect(),
+    }
+}
+
 /// An object implementation: the instances of one object ID.
 ///
 /// Paths handed to an object were checked against the model (existence of the resource in the
@@ -125,6 +168,10 @@ pub trait Object: fmt::Debug + Send {
     }
     /// The next path whose value changed on its own (a sensor reading), for observations.
     fn poll_changed(&mut self) -> Option<Path> {
+        None
+    }
+    /// The store holding every value, when the object keeps them in one (reads it in place).
+    fn store(&self) -> Option<&InstanceStore> {
         None
     }
 }
@@ -262,6 +309,10 @@ impl Object for InstanceStore {
 
     fn read(&self, _now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
         self.instances.get(&instance).map(Resources::to_map)
+    }
+
+    fn store(&self) -> Option<&InstanceStore> {
+        Some(self)
     }
 
     fn executables(&self, instance: u16) -> Vec<u16> {

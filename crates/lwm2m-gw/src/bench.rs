@@ -12,7 +12,8 @@
 //!
 //! The gateway's memory per End-Device is `(VmRSS after − VmRSS before) / N`, read from
 //! `/proc/PID/status` of the gateway child once it is started (before) and once the distant
-//! server lists all N End-Devices (after; this includes the gateway's north registration).
+//! server lists all N End-Devices (after; this includes the gateway's north registration), and
+//! the same for `RssAnon` (without the pages of the binary the registration path touched).
 //!
 //! The load generator lives inside each server engine's driver ([`BenchEngine`]): a closed loop
 //! keeping `--concurrency` reads outstanding, round-robin over the devices, until `--reads`
@@ -286,14 +287,26 @@ impl Face {
     }
 }
 
-/// VmRSS of `pid` in KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("cannot read /proc/PID/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS in /proc/PID/status")
+/// Resident memory of `pid` in KiB: all of it (`VmRSS`) and its anonymous part (`RssAnon`: heap
+/// and stacks, without the pages of the binary it has touched).
+#[derive(Debug, Clone, Copy)]
+struct Rss {
+    all: u64,
+    anon: u64,
+}
+
+impl Rss {
+    fn of(pid: u32) -> anyhow::Result<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("cannot read /proc/PID/status")?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /proc/PID/status"))
+        };
+        Ok(Self { all: field("VmRSS:")?, anon: field("RssAnon:")? })
+    }
 }
 
 /// The processes whose CPU time is reported, in the order of [`Totals::cpu_ms`].
@@ -467,7 +480,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let south = gateway.address("south")?;
     tokio::time::sleep(SETTLE).await;
-    let before = rss_kib(gateway_pid)?;
+    let before = Rss::of(gateway_pid)?;
 
     let device_args = |server: SocketAddr| {
         strings(&["device", "--endpoint", "bench", "--count", &count])
@@ -487,7 +500,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     north.wait_until("end devices seen by the distant server", n_usize, |e| e.server.end_devices().count()).await?;
     let seen_after = registering.elapsed();
     tokio::time::sleep(SETTLE).await;
-    let after = rss_kib(gateway_pid)?;
+    let after = Rss::of(gateway_pid)?;
 
     let mut direct_devices = Proc::spawn("devices-direct", &device_args(direct.addr), &dir.0)?;
     direct_devices.wait_for(SETUP_WAIT, all_registered)?;
@@ -522,9 +535,10 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let phase = north.phase(&proxied_targets, &path, args, args.reads).await?;
         p.add(phase, cpu, cpu_snapshot(&stats)?);
     }
-    let after_load = rss_kib(gateway_pid)?;
+    let after_load = Rss::of(gateway_pid)?;
 
-    let per_device = (after.saturating_sub(before)) as f64 / f64::from(n);
+    let per_device = |f: fn(&Rss) -> u64| (f(&after).saturating_sub(f(&before))) as f64 / f64::from(n);
+    let (per_device, anon_per_device) = (per_device(|r| r.all), per_device(|r| r.anon));
     let ratio = if d.rate() > 0.0 { p.rate() / d.rate() } else { 0.0 };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("lwm2m-gw bench: N={n} concurrency={concurrency} north-nstart={north_nstart} path={} rounds={} reads/phase={} read-timeout={}s",
@@ -565,8 +579,14 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     println!();
     println!("proxied/direct throughput: {ratio:.2}");
     println!(
-        "gateway VmRSS: {before} KiB before the End-Devices, {after} KiB with {n} registered, {after_load} KiB after the load; \
-         {per_device:.2} KiB per End-Device"
+        "gateway VmRSS: {} KiB before the End-Devices, {} KiB with {n} registered, {} KiB after the load; \
+         {per_device:.2} KiB per End-Device",
+        before.all, after.all, after_load.all
+    );
+    println!(
+        "gateway RssAnon: {} KiB before the End-Devices, {} KiB with {n} registered, {} KiB after the load; \
+         {anon_per_device:.2} KiB per End-Device",
+        before.anon, after.anon, after_load.anon
     );
     println!("load average at the end: {}", load.trim());
     for (name, t) in [("direct", &d), ("proxied", &p)] {

@@ -6,8 +6,9 @@
 //! as RFC 7252 §4.5 allows for idempotent requests: those blocks would otherwise hold a
 //! second copy of a large body for EXCHANGE_LIFETIME.
 //!
-//! Invariant: at most `capacity` entries; beyond that the oldest entry is evicted (and counted
-//! by the caller), so a flood of junk IDs cannot grow memory.
+//! Invariant: at most `capacity` entries; when full, the oldest eighth is evicted in one pass
+//! (and counted by the caller), so a flood of junk IDs cannot grow memory and costs O(1) per
+//! message amortised.
 //!
 //! The key is stored once (no separate expiry queue: a server holds one entry per Register of
 //! every client for EXCHANGE_LIFETIME): expired entries are swept by one pass over the table
@@ -89,12 +90,14 @@ impl DedupCache {
     /// Remembers `key` until `expires_at`; returns how many entries were evicted to make room.
     pub(crate) fn insert(&mut self, key: DedupKey, expires_at: Instant) -> u64 {
         let mut evicted = 0;
-        while self.entries.len() >= self.capacity {
-            // One pass over at most `capacity` entries, only when the cache is full.
-            let oldest = self.entries.iter().min_by_key(|(_, e)| e.seq).map(|(k, _)| k.clone());
-            let Some(oldest) = oldest else { break };
-            self.entries.remove(&oldest);
-            evicted += 1;
+        if self.entries.len() >= self.capacity {
+            // Sequence numbers are consecutive, so at most `keep` live entries have one at or
+            // above `cutoff`: one pass leaves at most `keep`, the newest.
+            let keep = self.capacity - self.capacity.div_ceil(8);
+            let cutoff = self.next_seq.saturating_sub(keep as u64);
+            let before = self.entries.len();
+            self.entries.retain(|_, e| e.seq >= cutoff);
+            evicted = (before - self.entries.len()) as u64;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -178,8 +181,10 @@ mod tests {
             evicted += cache.insert(key(mid), t0 + Duration::from_secs(247));
             assert!(cache.len() <= 100);
         }
-        assert_eq!(evicted, 9_900);
+        assert_eq!(evicted, 10_000 - cache.len() as u64);
+        assert!(cache.len() > 80, "at most an eighth is evicted at once: {}", cache.len());
         assert_eq!(cache.lookup(t0, &key(9_999)), Seen::Duplicate(None));
+        assert_eq!(cache.lookup(t0, &key(9_920)), Seen::Duplicate(None), "the newest are kept");
         assert_eq!(cache.lookup(t0, &key(0)), Seen::New);
     }
 

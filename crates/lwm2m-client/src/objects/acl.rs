@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use lwm2m::Value;
 
 use super::{put, uint};
-use crate::object::{InstanceStore, ResourceValue, ServerId};
+use crate::object::{InstanceStore, InstanceValues, ResourceValue, ServerId};
 
 /// Object ID.
 pub const OBJECT_ID: u16 = 2;
@@ -37,10 +37,10 @@ impl AclInstance {
     }
 
     /// Reads an instance back; `None` if object or instance is missing.
-    pub fn from_values(values: &BTreeMap<u16, ResourceValue>) -> Option<Self> {
+    pub fn from_values(values: &(impl InstanceValues + ?Sized)) -> Option<Self> {
         let object = u16::try_from(uint(values, 0)?).ok()?;
         let instance = u16::try_from(uint(values, 1)?).ok()?;
-        let acl = match values.get(&2) {
+        let acl = match values.resource(2) {
             Some(ResourceValue::Multiple(map)) => map
                 .iter()
                 .filter_map(|(ssid, v)| match v {

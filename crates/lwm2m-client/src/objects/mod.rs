@@ -11,18 +11,18 @@ use std::collections::BTreeMap;
 
 use lwm2m::Value;
 
-use crate::object::ResourceValue;
+use crate::object::{InstanceValues, ResourceValue};
 
 /// The single value of resource `id` in `values`.
-pub(crate) fn single(values: &BTreeMap<u16, ResourceValue>, id: u16) -> Option<&Value> {
-    match values.get(&id)? {
+pub(crate) fn single(values: &(impl InstanceValues + ?Sized), id: u16) -> Option<&Value> {
+    match values.resource(id)? {
         ResourceValue::Single(value) => Some(value),
         ResourceValue::Multiple(_) => None,
     }
 }
 
 /// An unsigned reading of resource `id` (Integer or Unsigned), if it fits `u32`.
-pub(crate) fn uint(values: &BTreeMap<u16, ResourceValue>, id: u16) -> Option<u32> {
+pub(crate) fn uint(values: &(impl InstanceValues + ?Sized), id: u16) -> Option<u32> {
     match single(values, id)? {
         Value::Integer(i) => u32::try_from(*i).ok(),
         Value::Unsigned(u) => u32::try_from(*u).ok(),
@@ -31,7 +31,7 @@ pub(crate) fn uint(values: &BTreeMap<u16, ResourceValue>, id: u16) -> Option<u32
 }
 
 /// A boolean reading of resource `id`.
-pub(crate) fn boolean(values: &BTreeMap<u16, ResourceValue>, id: u16) -> Option<bool> {
+pub(crate) fn boolean(values: &(impl InstanceValues + ?Sized), id: u16) -> Option<bool> {
     match single(values, id)? {
         Value::Boolean(b) => Some(*b),
         _ => None,
@@ -39,7 +39,7 @@ pub(crate) fn boolean(values: &BTreeMap<u16, ResourceValue>, id: u16) -> Option<
 }
 
 /// A string reading of resource `id`.
-pub(crate) fn string(values: &BTreeMap<u16, ResourceValue>, id: u16) -> Option<&str> {
+pub(crate) fn string(values: &(impl InstanceValues + ?Sized), id: u16) -> Option<&str> {
     match single(values, id)? {
         Value::String(s) => Some(s),
         _ => None,
@@ -47,7 +47,7 @@ pub(crate) fn string(values: &BTreeMap<u16, ResourceValue>, id: u16) -> Option<&
 }
 
 /// An opaque reading of resource `id` (strings give their bytes).
-pub(crate) fn bytes(values: &BTreeMap<u16, ResourceValue>, id: u16) -> Option<Vec<u8>> {
+pub(crate) fn bytes(values: &(impl InstanceValues + ?Sized), id: u16) -> Option<Vec<u8>> {
     match single(values, id)? {
         Value::Opaque(b) => Some(b.clone()),
         Value::String(s) => Some(s.as_bytes().to_vec()),

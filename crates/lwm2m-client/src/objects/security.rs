@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use lwm2m::Value;
 
 use super::{boolean, bytes, put, string, uint};
-use crate::object::{InstanceStore, ResourceValue, ServerId};
+use crate::object::{InstanceStore, InstanceValues, ResourceValue, ServerId};
 
 /// Object ID.
 pub const OBJECT_ID: u16 = 0;
@@ -124,7 +124,7 @@ impl SecurityInstance {
     }
 
     /// Reads an instance back; `None` without a URI.
-    pub fn from_values(values: &BTreeMap<u16, ResourceValue>) -> Option<Self> {
+    pub fn from_values(values: &(impl InstanceValues + ?Sized)) -> Option<Self> {
         Some(Self {
             uri: string(values, 0)?.to_owned(),
             bootstrap: boolean(values, 1).unwrap_or(false),

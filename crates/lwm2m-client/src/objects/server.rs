@@ -8,7 +8,9 @@ use std::time::Instant;
 use lwm2m::{ExecuteArguments, Path, Value};
 
 use super::{boolean, put, string, uint};
-use crate::object::{Action, InstanceStore, Object, ObjectError, ResourceChange, ResourceValue, ServerId};
+use crate::object::{
+    Action, InstanceStore, InstanceValues, Object, ObjectError, ResourceChange, ResourceValue, ServerId,
+};
 
 /// Object ID.
 pub const OBJECT_ID: u16 = 1;
@@ -95,7 +97,7 @@ impl ServerInstance {
     }
 
     /// Reads an instance back; `None` without a valid Short Server ID.
-    pub fn from_values(values: &BTreeMap<u16, ResourceValue>) -> Option<Self> {
+    pub fn from_values(values: &(impl InstanceValues + ?Sized)) -> Option<Self> {
         let server_id = uint(values, 0).and_then(|v| u16::try_from(v).ok()).filter(|v| (1..65535).contains(v))?;
         Some(Self {
             server_id: ServerId(server_id),
@@ -140,6 +142,10 @@ impl Object for ServerObject {
 
     fn read(&self, now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
         self.store.read(now, instance)
+    }
+
+    fn store(&self) -> Option<&InstanceStore> {
+        Some(&self.store)
     }
 
     fn executables(&self, instance: u16) -> Vec<u16> {
