@@ -24,7 +24,7 @@
 //! `/21` and `/23`, which a client must never list, are dropped and reported in
 //! [`ObjectLinks::ignored`] so the server can log them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -812,6 +812,7 @@ impl ObjectLinks {
             });
         }
         let root_path = out.root.as_ref().map_or("/", |r| r.path.as_str()).to_owned();
+        let mut listed: BTreeMap<u16, (Option<ObjectVersion>, BTreeSet<u16>)> = BTreeMap::new();
         for (i, link) in links.iter().enumerate() {
             if Some(i) == root_index {
                 continue;
@@ -843,19 +844,25 @@ impl ObjectLinks {
                 out.ignored.push(path);
                 continue;
             }
-            let index = out.entry(object);
+            let (listed_version, instances) = listed.entry(object).or_default();
             if let Some(v) = version {
-                let Some(entry) = out.objects.get_mut(index) else { continue };
-                if entry.version.is_some_and(|old| old != v) {
+                if listed_version.is_some_and(|old| old != v) {
                     return Err(invalid("has a ver different from another link of the same object"));
                 }
-                entry.version = Some(v);
+                *listed_version = Some(v);
             }
             if let Some(i) = instance {
-                if !out.insert_instance(index, i) {
+                if !instances.insert(i) {
                     return Err(invalid("is listed twice"));
                 }
             }
+        }
+        // Collected in ordered sets first (a payload may list its links in any order), then
+        // laid out flat.
+        for (id, (version, instances)) in listed {
+            let count = u32::try_from(instances.len()).unwrap_or(u32::MAX);
+            out.objects.push(ObjectEntry { id, version, count });
+            out.instances.extend(instances);
         }
         out.objects.shrink_to_fit();
         out.instances.shrink_to_fit();

@@ -481,3 +481,18 @@ fn a_binding_debug_prints_its_transports() {
     let (binding, _) = Binding::parse("US", lwm2m::Version::V1_1).unwrap();
     assert_eq!(format!("{binding:?}"), "Binding({Udp, Sms})");
 }
+
+#[test]
+fn links_in_any_order_give_the_same_object_links() {
+    let mut forward: Vec<String> = (0..2000u16).map(|i| format!("</3303/{i}>")).collect();
+    forward.extend(["</3>;ver=1.1".to_owned(), "</3/0>".to_owned(), "</1/0>".to_owned()]);
+    let backward: Vec<String> = forward.iter().rev().cloned().collect();
+    let parse = |links: &[String]| ObjectLinks::parse(&links.join(",")).expect("valid links");
+    let (a, b) = (parse(&forward), parse(&backward));
+    assert_eq!(a, b);
+    assert_eq!(a.object_ids().collect::<Vec<_>>(), [1, 3, 3303]);
+    let temperature = a.object(3303).expect("listed");
+    assert_eq!(temperature.instances.len(), 2000);
+    assert!(temperature.instances.windows(2).all(|w| w[0] < w[1]), "ascending, each once");
+    assert_eq!(a.object(3).map(|o| o.instances), Some(&[0u16][..]));
+}
