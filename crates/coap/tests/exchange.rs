@@ -238,6 +238,37 @@ fn nstart_queues_requests_and_sends_them_one_at_a_time() {
 }
 
 #[test]
+fn a_peer_with_its_own_nstart_gets_that_many_requests_at_once() {
+    let (mut sim, a, b) = pair(12, Arc::new(EndpointConfig::default()), config());
+    let (now, to) = (sim.now(), sim.peer(b));
+    for i in 0..6 {
+        sim[a]
+            .send_request(now, to.clone(), Request::get(&format!("/3/0/{i}")), Reliability::Confirmable)
+            .expect("sent");
+    }
+    assert_eq!(sim[a].table_sizes().queued_requests, 5, "NSTART 1 by default");
+    assert!(sim[a].set_nstart(&to, Some(3)));
+    let mut answered = 0;
+    let mut most_at_server = 0;
+    sim.run_until(
+        |s| {
+            most_at_server = most_at_server.max(s[b].table_sizes().server_exchanges);
+            if s.elapsed() > Duration::from_millis(300) * (answered + 1) {
+                serve(s, b, content);
+            }
+            while let Some(event) = s[a].poll_event() {
+                assert!(matches!(event, Event::Response { .. }), "unexpected {event:?}");
+                answered += 1;
+            }
+            answered == 6
+        },
+        Duration::from_secs(60),
+    );
+    assert_eq!(most_at_server, 3, "three requests at the server at once, never more");
+    assert!(sim[a].set_nstart(&to, None));
+}
+
+#[test]
 fn dedup_cache_stays_within_its_cap_under_ten_thousand_junk_messages() {
     let server =
         Arc::new(EndpointConfig { max_dedup_entries: 500, max_server_exchanges: 50, ..EndpointConfig::default() });

@@ -168,3 +168,44 @@ fn a_large_value_read_travels_block_wise_on_both_faces() {
     let Content::Records(records) = answer.content else { panic!("records expected") };
     assert_eq!(value_at(&records, "/d1/3/0/0"), Some(Value::String(text)));
 }
+
+#[test]
+fn the_distant_server_reads_several_end_devices_at_once() {
+    let mut w = registered_world(14);
+    for (ep, celsius) in [("sensor-a", 20.0), ("sensor-b", 21.0), ("sensor-c", 22.0)] {
+        w.add_device(ep, celsius);
+    }
+    // Until the Update that followed and the distant server's read of /25 are over.
+    w.north_sees(0, std::time::Duration::from_secs(5), |_| false);
+    // Requests the distant server sent to the gateway before the gateway's first answer.
+    let seen = std::rc::Rc::new(std::cell::RefCell::new((0usize, false)));
+    let (gw, north) = (w.gw, w.norths[0].node);
+    let sink = seen.clone();
+    w.sim.link(north, gw).intercept(move |bytes| {
+        let mut seen = sink.borrow_mut();
+        if !seen.1 && coap::Message::decode(bytes).is_ok_and(|m| m.code == Code::GET) {
+            seen.0 += 1;
+        }
+        sim::Verdict::Pass
+    });
+    let sink = seen.clone();
+    w.sim.link(gw, north).intercept(move |bytes| {
+        if coap::Message::decode(bytes).is_ok_and(|m| m.code == Code::CONTENT) {
+            sink.borrow_mut().1 = true;
+        }
+        sim::Verdict::Pass
+    });
+    let now = w.sim.now();
+    let ids: Vec<_> = ["sensor-a", "sensor-b", "sensor-c"]
+        .into_iter()
+        .map(|ep| {
+            let read = DmRequest::Read { path: "/3303/0/5700".parse().expect("path"), format: None };
+            let ep = lwm2m::EndpointName::new(ep).expect("valid name");
+            w.server(0).send(now, &ep, read, lwm2m_server::RequestOptions::default()).expect("accepted")
+        })
+        .collect();
+    for id in ids {
+        assert_eq!(w.answer_of(0, id).expect("answer").code, Code::CONTENT);
+    }
+    assert_eq!(seen.borrow().0, 3, "one request per End-Device in flight at once, not one for the whole gateway");
+}

@@ -119,7 +119,7 @@ struct BenchEngine {
 impl BenchEngine {
     fn new(nstart: usize, seed: u8) -> Self {
         let endpoint = EndpointConfig { nstart, max_queued_requests: 4096, ..EndpointConfig::default() };
-        let config = ServerConfig { endpoint: Arc::new(endpoint), ..ServerConfig::default() };
+        let config = ServerConfig { endpoint: Arc::new(endpoint), gateway_nstart: nstart, ..ServerConfig::default() };
         Self { server: Server::new(config, Registry::bundled(), [seed; 32]), load: None }
     }
 

@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Extra time granted after a registration's lifetime before it expires.
     pub lifetime_grace: Duration,
+    /// Requests in flight at once toward a gateway: one per End-Device behind it, at most this
+    /// many. Toward every other peer it is the endpoint's NSTART (1 by default, RFC 7252
+    /// §4.7), which would serialise the requests for all the End-Devices behind one gateway.
+    pub gateway_nstart: usize,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +52,7 @@ impl Default for ServerConfig {
             max_queue_wait: Duration::from_secs(24 * 3600),
             request_timeout: Duration::from_secs(120),
             lifetime_grace: Duration::ZERO,
+            gateway_nstart: 8,
         }
     }
 }

@@ -604,6 +604,10 @@ impl Server {
         };
         let registration = previous.updated(peer.clone(), params, objects, now);
         self.install(now, registration.clone());
+        if previous.peer != registration.peer {
+            self.endpoint.set_nstart(&previous.peer, None);
+            self.sync_gateway_nstart(&id);
+        }
         self.events.push_back(ServerEvent::Updated { previous, registration });
         Ok(id)
     }
@@ -653,6 +657,7 @@ impl Server {
     /// so the client's next notification gets RST), requests (failed), End-Devices (removed).
     fn discard_registration(&mut self, id: &RegistrationId) -> Option<Registration> {
         let registration = self.directory.remove(id)?;
+        self.endpoint.set_nstart(&registration.peer, None);
         self.deadlines.remove(&Timer::Expiry(id.clone()));
         self.deadlines.remove(&Timer::Sleep(id.clone()));
         let observations: Vec<ObservationId> =
@@ -793,6 +798,16 @@ impl Server {
         if !kept.is_empty() {
             self.end_devices.insert(registration.clone(), kept);
         }
+        self.sync_gateway_nstart(registration);
+    }
+
+    /// Lets as many requests be in flight toward a gateway as it has End-Devices, up to
+    /// [`ServerConfig::gateway_nstart`] (never fewer than toward any peer).
+    fn sync_gateway_nstart(&mut self, registration: &RegistrationId) {
+        let Some(peer) = self.directory.get(registration).map(|r| r.peer.clone()) else { return };
+        let devices = self.end_devices.get(registration).map_or(0, BTreeMap::len);
+        let nstart = devices.min(self.config.gateway_nstart).max(self.endpoint.config().nstart);
+        self.endpoint.set_nstart(&peer, Some(nstart));
     }
 
     fn on_gateway_records(&mut self, registration: &RegistrationId, records: &[Record]) {

@@ -142,7 +142,7 @@ impl Endpoint {
     /// Starts `exchange` now if NSTART allows, else queues it.
     fn admit(&mut self, now: Instant, token: Token, exchange: ClientExchange) -> Result<(), SendError> {
         let peer = exchange.peer.clone();
-        if self.outstanding(&peer) < self.config.nstart {
+        if self.outstanding(&peer) < self.nstart(&peer) {
             self.clients.insert(token, exchange);
             self.transmit_request(now, token);
             return Ok(());
@@ -163,7 +163,7 @@ impl Endpoint {
         let Some(exchange) = self.clients.get(&token).filter(|e| e.is_observing()) else {
             return Err(SendError::NotObserving { token });
         };
-        if self.outstanding(&exchange.peer) >= self.config.nstart
+        if self.outstanding(&exchange.peer) >= self.nstart(&exchange.peer)
             && self.peers.queued() >= self.config.max_queued_requests
         {
             return Err(SendError::QueueFull { limit: self.config.max_queued_requests });
@@ -184,7 +184,7 @@ impl Endpoint {
     /// Starts queued requests wherever NSTART now allows.
     pub(super) fn pump_queues(&mut self, now: Instant) {
         while let Some(peer) = self.to_pump.pop_first() {
-            while self.outstanding(&peer) < self.config.nstart {
+            while self.outstanding(&peer) < self.nstart(&peer) {
                 let Some(token) = self.peers.dequeue(&peer) else { break };
                 if self.clients.contains_key(&token) {
                     self.transmit_request(now, token);

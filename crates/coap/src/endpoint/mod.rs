@@ -173,6 +173,8 @@ pub struct Endpoint {
     observers: BTreeMap<(Peer, Token), notifier::Observer>,
     /// Peers whose NSTART queue may move; served at the next call that knows `now`.
     to_pump: BTreeSet<Peer>,
+    /// NSTART of particular peers, instead of the configured one (see [`Endpoint::set_nstart`]).
+    nstart_of: BTreeMap<Peer, usize>,
     outbox: VecDeque<(Peer, Vec<u8>)>,
     events: VecDeque<Event>,
 }
@@ -199,6 +201,7 @@ impl Endpoint {
             servers: BTreeMap::new(),
             observers: BTreeMap::new(),
             to_pump: BTreeSet::new(),
+            nstart_of: BTreeMap::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             config,
@@ -208,6 +211,33 @@ impl Endpoint {
     /// The configuration.
     pub fn config(&self) -> &EndpointConfig {
         &self.config
+    }
+
+    /// Sets how many interactions may be outstanding with `peer` (RFC 7252 §4.7 lets an
+    /// endpoint that knows more about a peer use another NSTART than the default): e.g. a
+    /// gateway proxying many End-Devices behind one address. `None` (or the configured value)
+    /// goes back to [`EndpointConfig::nstart`]. At most [`EndpointConfig::max_peers`] peers
+    /// have their own value; beyond, the call is ignored and returns false.
+    pub fn set_nstart(&mut self, peer: &Peer, nstart: Option<usize>) -> bool {
+        match nstart.map(|n| n.max(1)).filter(|n| *n != self.config.nstart) {
+            None => {
+                self.nstart_of.remove(peer);
+            }
+            Some(n) => {
+                if !self.nstart_of.contains_key(peer) && self.nstart_of.len() >= self.config.max_peers {
+                    return false;
+                }
+                self.nstart_of.insert(peer.clone(), n);
+                // A larger NSTART may let queued requests go: at the next call that knows `now`.
+                self.to_pump.insert(peer.clone());
+            }
+        }
+        true
+    }
+
+    /// NSTART toward `peer`.
+    fn nstart(&self, peer: &Peer) -> usize {
+        self.nstart_of.get(peer).copied().unwrap_or(self.config.nstart)
     }
 
     /// Traffic counters; every dropped datagram is counted here by reason.
