@@ -113,9 +113,9 @@ impl InstanceValues for StoredInstance<'_> {
     }
 }
 
-/// `parse` applied to every instance of `object` (its ID and values), ascending: in place when the object keeps its
-/// values in an [`InstanceStore`] (the Security and Server settings are read after every input,
-/// so without copying each instance), else on an [`Object::read`] copy.
+/// `parse` applied to every instance of `object` (its ID and values), ascending: in place when
+/// the object keeps its values in an [`InstanceStore`] (the Security and Server settings are
+/// read after every input, so without copying each instance), else on an [`Object::read`] copy.
 pub(crate) fn parse_instances<T>(
     object: &dyn Object,
     now: Instant,
