@@ -5,8 +5,8 @@ mod model_builders;
 
 use coap::ContentFormat;
 use lwm2m::format::{self, lwm2m_cbor, FormatError, Record};
-use lwm2m::{DataType, ObjectModel, PrefixedPath, Registry, Value};
-use model_builders::{obj, res};
+use lwm2m::{DataType, ObjectModel, Registry, Value};
+use model_builders::{every_type, h, obj, p, rec, res};
 
 /// Object 3 (subset) and a test object 33000 with one resource per type.
 fn registry() -> Registry {
@@ -20,30 +20,8 @@ fn registry() -> Registry {
             res(13, DataType::Time, false),
         ],
     ));
-    registry.insert(obj(
-        33000,
-        vec![
-            res(0, DataType::String, false),
-            res(1, DataType::Integer, false),
-            res(2, DataType::Unsigned, false),
-            res(3, DataType::Float, false),
-            res(4, DataType::Boolean, false),
-            res(5, DataType::Opaque, false),
-            res(6, DataType::Time, false),
-            res(7, DataType::ObjLnk, false),
-            res(8, DataType::CoreLnk, false),
-            res(10, DataType::Integer, true),
-        ],
-    ));
+    registry.insert(obj(33000, every_type()));
     registry
-}
-
-fn p(s: &str) -> PrefixedPath {
-    s.parse().unwrap()
-}
-
-fn rec(path: &str, value: Value) -> Record {
-    Record::new(p(path), value)
 }
 
 fn decode(bytes: &[u8], target: &str) -> Result<Vec<Record>, FormatError> {
@@ -52,10 +30,6 @@ fn decode(bytes: &[u8], target: &str) -> Result<Vec<Record>, FormatError> {
 
 fn encode(records: &[Record], target: &str) -> Vec<u8> {
     lwm2m_cbor::encode(records, &p(target), &registry()).unwrap()
-}
-
-fn h(s: &str) -> Vec<u8> {
-    hex::decode(s.replace([' ', '\n'], "")).unwrap()
 }
 
 const OMA: &str = "74 4f70656e204d6f62696c6520416c6c69616e6365"; // "Open Mobile Alliance"

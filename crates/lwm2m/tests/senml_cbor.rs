@@ -6,8 +6,8 @@ mod model_builders;
 
 use coap::ContentFormat;
 use lwm2m::format::{self, senml, senml_cbor, senml_json, FormatError, Record};
-use lwm2m::{DataType, PrefixedPath, Registry, Value};
-use model_builders::{obj, res};
+use lwm2m::{DataType, Registry, Value};
+use model_builders::{every_type, h, obj, p, rec, res};
 
 /// Object 3 (subset) and a test object 33000 with one resource per type.
 fn registry() -> Registry {
@@ -16,30 +16,8 @@ fn registry() -> Registry {
         3,
         vec![res(0, DataType::String, false), res(6, DataType::Integer, true), res(9, DataType::Integer, false)],
     ));
-    registry.insert(obj(
-        33000,
-        vec![
-            res(0, DataType::String, false),
-            res(1, DataType::Integer, false),
-            res(2, DataType::Unsigned, false),
-            res(3, DataType::Float, false),
-            res(4, DataType::Boolean, false),
-            res(5, DataType::Opaque, false),
-            res(6, DataType::Time, false),
-            res(7, DataType::ObjLnk, false),
-            res(8, DataType::CoreLnk, false),
-            res(10, DataType::Integer, true),
-        ],
-    ));
+    registry.insert(obj(33000, every_type()));
     registry
-}
-
-fn p(s: &str) -> PrefixedPath {
-    s.parse().unwrap()
-}
-
-fn rec(path: &str, value: Value) -> Record {
-    Record::new(p(path), value)
 }
 
 fn decode(bytes: &[u8], target: &str) -> Result<Vec<Record>, FormatError> {
@@ -48,10 +26,6 @@ fn decode(bytes: &[u8], target: &str) -> Result<Vec<Record>, FormatError> {
 
 fn encode(records: &[Record], target: &str) -> Vec<u8> {
     senml_cbor::encode(records, &p(target), &registry()).unwrap()
-}
-
-fn h(s: &str) -> Vec<u8> {
-    hex::decode(s.replace([' ', '\n'], "")).unwrap()
 }
 
 /// `[{-2:"/3/0/", 0:"0", 3:"Open Mobile Alliance"}, {0:"9", 2:100}, {0:"6/0", 2:1}]`

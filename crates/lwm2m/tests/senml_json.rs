@@ -5,8 +5,8 @@ mod model_builders;
 
 use coap::ContentFormat;
 use lwm2m::format::{self, senml, senml_json, FormatError, Record};
-use lwm2m::{DataType, Path, PrefixedPath, Registry, Value};
-use model_builders::{obj, res};
+use lwm2m::{DataType, Path, Registry, Value};
+use model_builders::{every_type, obj, p, rec, res};
 
 /// Object 3 (subset), 4 and 6 (subsets) and a test object 33000 with one resource per type.
 fn registry() -> Registry {
@@ -24,31 +24,10 @@ fn registry() -> Registry {
     ));
     registry.insert(obj(4, vec![res(2, DataType::Integer, false)]));
     registry.insert(obj(6, vec![res(0, DataType::Float, false), res(1, DataType::Float, false)]));
-    registry.insert(obj(
-        33000,
-        vec![
-            res(0, DataType::String, false),
-            res(1, DataType::Integer, false),
-            res(2, DataType::Unsigned, false),
-            res(3, DataType::Float, false),
-            res(4, DataType::Boolean, false),
-            res(5, DataType::Opaque, false),
-            res(6, DataType::Time, false),
-            res(7, DataType::ObjLnk, false),
-            res(8, DataType::CoreLnk, false),
-            res(9, DataType::None, false),
-            res(10, DataType::Integer, true),
-        ],
-    ));
+    let mut every = every_type();
+    every.push(res(9, DataType::None, false));
+    registry.insert(obj(33000, every));
     registry
-}
-
-fn p(s: &str) -> PrefixedPath {
-    s.parse().unwrap()
-}
-
-fn rec(path: &str, value: Value) -> Record {
-    Record::new(p(path), value)
 }
 
 fn decode(json: &str, target: &str) -> Result<Vec<Record>, FormatError> {
