@@ -80,29 +80,23 @@ type AppState = Arc<Shared>;
 
 /// The router of the whole API.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let clients = Router::new()
         .route("/api/clients", get(list_clients))
         .route("/api/clients/", get(list_clients))
         .route("/api/clients/{ep}", get(get_client))
         .route("/api/clients/{ep}/{*rest}", any(client_operation))
-        .route("/api/event", get(event_stream))
-        .route("/api/security/clients", get(list_security).put(put_security))
-        .route("/api/security/clients/", get(list_security).put(put_security))
-        .route("/api/security/clients/{ep}", delete(delete_security))
-        .route("/api/bootstrap", get(list_bootstrap))
-        .route("/api/bootstrap/", get(list_bootstrap))
-        .route(
-            "/api/bootstrap/{ep}",
-            get(get_bootstrap).post(post_bootstrap).put(post_bootstrap).delete(delete_bootstrap),
-        )
-        .fallback(|| async { (StatusCode::NOT_FOUND, "no such resource") })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(shared)
+        .route("/api/event", get(event_stream));
+    finish(clients.merge(bootstrap_routes()), shared)
 }
 
 /// The router of the Bootstrap Server's API alone (Leshan's bootstrap demo): its own security
 /// store and the bootstrap configurations.
 pub(crate) fn bootstrap_router(shared: Arc<Shared>) -> Router {
+    finish(bootstrap_routes(), shared)
+}
+
+/// The security store and the bootstrap configurations, in both routers.
+fn bootstrap_routes() -> Router<AppState> {
     Router::new()
         .route("/api/security/clients", get(list_security).put(put_security))
         .route("/api/security/clients/", get(list_security).put(put_security))
@@ -113,6 +107,11 @@ pub(crate) fn bootstrap_router(shared: Arc<Shared>) -> Router {
             "/api/bootstrap/{ep}",
             get(get_bootstrap).post(post_bootstrap).put(post_bootstrap).delete(delete_bootstrap),
         )
+}
+
+/// What every router ends with: 404 for the rest, the body limit, the shared state.
+fn finish(routes: Router<AppState>, shared: Arc<Shared>) -> Router {
+    routes
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such resource") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
