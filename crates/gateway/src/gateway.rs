@@ -355,11 +355,7 @@ impl Gateway {
     // ----- internals -----
 
     fn state_changed(&mut self, change: StateChange) {
-        if self.state_changes.len() >= MAX_STATE_CHANGES {
-            self.state_changes = vec![StateChange::Everything];
-        } else if self.state_changes.first() != Some(&StateChange::Everything) {
-            self.state_changes.push(change);
-        }
+        StateChange::append(&mut self.state_changes, [change], MAX_STATE_CHANGES);
         self.emit(GatewayEvent::StateChanged);
     }
 

@@ -67,6 +67,23 @@ pub enum StateChange {
     Everything,
 }
 
+impl StateChange {
+    /// Appends `changes` to `pending`, which then holds at most `max`: beyond, or once it holds
+    /// [`StateChange::Everything`], it is that one change alone.
+    pub fn append(pending: &mut Vec<Self>, changes: impl IntoIterator<Item = Self>, max: usize) {
+        for change in changes {
+            if pending.first() == Some(&Self::Everything) {
+                return;
+            }
+            if pending.len() >= max {
+                *pending = vec![Self::Everything];
+                return;
+            }
+            pending.push(change);
+        }
+    }
+}
+
 /// Persistent gateway state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct GatewayState {
@@ -164,6 +181,18 @@ mod tests {
         let config = GatewayConfig { prefix_pattern: "{n}".into(), ..GatewayConfig::default() };
         assert_eq!(state.assign("a", &config, 10, |_| true), Err(PrefixError::Pattern("{n}".into())));
         assert!(state.prefixes.is_empty());
+    }
+
+    #[test]
+    fn pending_changes_collapse_into_everything_beyond_their_bound() {
+        let reporting = |ssid| StateChange::Reporting { ssid, enabled: false };
+        let mut pending = Vec::new();
+        StateChange::append(&mut pending, [reporting(1), reporting(2)], 3);
+        assert_eq!(pending, [reporting(1), reporting(2)]);
+        StateChange::append(&mut pending, [reporting(3), reporting(4)], 3);
+        assert_eq!(pending, [StateChange::Everything]);
+        StateChange::append(&mut pending, [reporting(5)], 3);
+        assert_eq!(pending, [StateChange::Everything], "everything covers what follows");
     }
 
     #[test]

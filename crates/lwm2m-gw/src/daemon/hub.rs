@@ -184,12 +184,7 @@ impl Hub {
         while let Some(event) = self.gateway.poll_event() {
             self.on_event(now, event);
         }
-        let changes = self.gateway.take_state_changes();
-        if self.unsaved.len() + changes.len() > MAX_UNSAVED {
-            self.unsaved = vec![StateChange::Everything];
-        } else if self.unsaved.first() != Some(&StateChange::Everything) {
-            self.unsaved.extend(changes);
-        }
+        StateChange::append(&mut self.unsaved, self.gateway.take_state_changes(), MAX_UNSAVED);
         if !self.unsaved.is_empty() {
             self.save_state();
         }
