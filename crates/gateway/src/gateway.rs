@@ -115,7 +115,7 @@ pub enum GatewayEvent {
 }
 
 /// A connected End-Device.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Device {
     prefix: Prefix,
     /// Its `/25` instance.

@@ -807,7 +807,9 @@ impl Server {
         let Some(peer) = self.directory.get(registration).map(|r| r.peer.clone()) else { return };
         let devices = self.end_devices.get(registration).map_or(0, BTreeMap::len);
         let nstart = devices.min(self.config.gateway_nstart).max(self.endpoint.config().nstart);
-        self.endpoint.set_nstart(&peer, Some(nstart));
+        if !self.endpoint.set_nstart(&peer, Some(nstart)) {
+            tracing::warn!(addr = %peer.addr, nstart, "too many peers with their own nstart; this gateway keeps the default");
+        }
     }
 
     fn on_gateway_records(&mut self, registration: &RegistrationId, records: &[Record]) {
