@@ -10,10 +10,14 @@
 //! - `direct`: the server a second `lwm2m-gw device --count N` (same device code, same endpoint
 //!   names, same count) registers to directly; it is the baseline.
 //!
-//! The gateway's memory per End-Device is `(VmRSS after − VmRSS before) / N`, read from
-//! `/proc/PID/status` of the gateway child once it is started (before) and once the distant
-//! server lists all N End-Devices (after; this includes the gateway's north registration), and
-//! the same for `RssAnon` (without the pages of the binary the registration path touched).
+//! The gateway's memory per End-Device is the cost of one more End-Device: `(VmRSS after −
+//! VmRSS before) / N`, read from `/proc/PID/status` of the gateway child once W = N / 10 warm-up
+//! End-Devices (`warm-0000` …) are registered and seen by the distant server (before), and once
+//! the N measured ones are too (after). What does not grow with N (the code pages the
+//! registration path touches first, the gateway's north registration, tables' first
+//! allocations) is in *before*; the same is printed for `RssAnon` (without the binary's pages),
+//! and the whole growth from the gateway's start is printed too. Reads go to the N measured
+//! End-Devices only.
 //!
 //! The load generator lives inside each server engine's driver ([`BenchEngine`]): a closed loop
 //! keeping `--concurrency` reads outstanding, round-robin over the devices, until `--reads`
@@ -452,17 +456,15 @@ fn ms(d: Duration) -> f64 {
 async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let path: PrefixedPath = args.path.parse().map_err(|e| anyhow::anyhow!("--path {}: {e}", args.path))?;
     let n = args.count;
-    let count = n.to_string();
     let concurrency = usize::try_from(args.concurrency).unwrap_or(1);
     let north_nstart = args.north_nstart.unwrap_or(concurrency).max(1);
     let dir = TempDir::new()?;
     let others = args.gateway_cpu.map(keep_off).transpose()?;
 
     let direct = Face::start(Face::bind().await?, 1, 11)?;
-    // The distant server answers only once the End-Devices are registered to the gateway (its
-    // Register waits in the socket buffer meanwhile; the gateway retransmits it): a distant
-    // server reading the gateway's `/25` while End-Devices keep registering can lose sight of
-    // them (docs/benchmarks.md, "Known issue").
+    // The distant server answers only once the warm-up End-Devices are registered to the
+    // gateway (its Register waits in the socket buffer meanwhile; the gateway retransmits it),
+    // so the gateway's first `/25` is complete.
     let north_socket = Face::bind().await?;
     let north_uri = format!("coap://{}", north_socket.local_addr().context("socket without address")?);
     let data = dir.0.join("gateway");
@@ -480,10 +482,10 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let south = gateway.address("south")?;
     tokio::time::sleep(SETTLE).await;
-    let before = Rss::of(gateway_pid)?;
+    let started = Rss::of(gateway_pid)?;
 
-    let device_args = |server: SocketAddr| {
-        strings(&["device", "--endpoint", "bench", "--count", &count])
+    let device_args = |name: &str, count: u32, server: SocketAddr| {
+        strings(&["device", "--endpoint", name, "--count", &count.to_string()])
             .into_iter()
             .chain(["--server".to_owned(), format!("coap://{server}")])
             .chain(["--ramp-us".to_owned(), args.ramp_us.to_string()])
@@ -491,23 +493,44 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
     };
     let all_registered = |l: &str| l.starts_with("all-registered ").then_some(());
-    let registering = Instant::now();
-    let mut behind = Proc::spawn("devices-behind-gateway", &device_args(south), &dir.0)?;
-    behind.wait_for(SETUP_WAIT, all_registered)?;
+    let warm_count = (n / 10).max(1);
+    let warm_usize = usize::try_from(warm_count).unwrap_or(usize::MAX);
+    let mut warm = Proc::spawn("warm-up-devices", &device_args("warm", warm_count, south), &dir.0)?;
+    warm.wait_for(SETUP_WAIT, all_registered)?;
     let north = Face::start(north_socket, north_nstart, 12)?;
     gateway.wait_for(SETUP_WAIT, |l| l.starts_with("registered to ").then_some(()))?;
+    north
+        .wait_until("warm-up end devices seen by the distant server", warm_usize, |e| e.server.end_devices().count())
+        .await?;
+    tokio::time::sleep(SETTLE).await;
+    let before = Rss::of(gateway_pid)?;
+
+    let registering = Instant::now();
+    let mut behind = Proc::spawn("devices-behind-gateway", &device_args("bench", n, south), &dir.0)?;
+    behind.wait_for(SETUP_WAIT, all_registered)?;
     let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
-    north.wait_until("end devices seen by the distant server", n_usize, |e| e.server.end_devices().count()).await?;
+    north
+        .wait_until("end devices seen by the distant server", warm_usize + n_usize, |e| e.server.end_devices().count())
+        .await?;
     let seen_after = registering.elapsed();
     tokio::time::sleep(SETTLE).await;
     let after = Rss::of(gateway_pid)?;
 
-    let mut direct_devices = Proc::spawn("devices-direct", &device_args(direct.addr), &dir.0)?;
+    let mut direct_devices = Proc::spawn("devices-direct", &device_args("bench", n, direct.addr), &dir.0)?;
     direct_devices.wait_for(SETUP_WAIT, all_registered)?;
     direct.wait_until("direct registrations", n_usize, |e| e.server.registrations().count()).await?;
 
-    let proxied_targets: Arc<Vec<EndpointName>> =
-        Arc::new(north.call(|e, _| e.server.end_devices().map(|d| d.endpoint.clone()).collect::<Vec<_>>()).await?);
+    let proxied_targets: Arc<Vec<EndpointName>> = Arc::new(
+        north
+            .call(|e, _| {
+                e.server
+                    .end_devices()
+                    .filter(|d| d.endpoint.as_str().starts_with("bench-"))
+                    .map(|d| d.endpoint.clone())
+                    .collect::<Vec<_>>()
+            })
+            .await?,
+    );
     let direct_targets: Arc<Vec<EndpointName>> =
         Arc::new(direct.call(|e, _| e.server.registrations().map(|r| r.endpoint.clone()).collect::<Vec<_>>()).await?);
 
@@ -539,6 +562,8 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
 
     let per_device = |f: fn(&Rss) -> u64| (f(&after).saturating_sub(f(&before))) as f64 / f64::from(n);
     let (per_device, anon_per_device) = (per_device(|r| r.all), per_device(|r| r.anon));
+    let from_start = |f: fn(&Rss) -> u64| (f(&after).saturating_sub(f(&started))) as f64 / f64::from(n + warm_count);
+    let (all_from_start, anon_from_start) = (from_start(|r| r.all), from_start(|r| r.anon));
     let ratio = if d.rate() > 0.0 { p.rate() / d.rate() } else { 0.0 };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("lwm2m-gw bench: N={n} concurrency={concurrency} north-nstart={north_nstart} path={} rounds={} reads/phase={} read-timeout={}s",
@@ -547,7 +572,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         (Some(cpu), Some(others)) => println!("CPUs: gateway on {cpu}, this process and the devices on {others}"),
         _ => println!("CPUs: every process may run on any CPU"),
     }
-    println!("end devices seen by the distant server {:.1} s after the devices started", seen_after.as_secs_f64());
+    println!("the {n} End-Devices seen by the distant server {:.1} s after they started", seen_after.as_secs_f64());
     println!();
     println!("| mode | reads ok | failed | reads/s | per round | p50 ms | p99 ms |");
     println!("|---|---:|---:|---:|---|---:|---:|");
@@ -579,14 +604,14 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     println!();
     println!("proxied/direct throughput: {ratio:.2}");
     println!(
-        "gateway VmRSS: {} KiB before the End-Devices, {} KiB with {n} registered, {} KiB after the load; \
-         {per_device:.2} KiB per End-Device",
-        before.all, after.all, after_load.all
+        "gateway VmRSS: {} KiB started, {} KiB with {warm_count} warm-up End-Devices, {} KiB with {n} more, \
+         {} KiB after the load; {per_device:.2} KiB per End-Device ({all_from_start:.2} counting from the start)",
+        started.all, before.all, after.all, after_load.all
     );
     println!(
-        "gateway RssAnon: {} KiB before the End-Devices, {} KiB with {n} registered, {} KiB after the load; \
-         {anon_per_device:.2} KiB per End-Device",
-        before.anon, after.anon, after_load.anon
+        "gateway RssAnon: {} KiB started, {} KiB with {warm_count} warm-up End-Devices, {} KiB with {n} more, \
+         {} KiB after the load; {anon_per_device:.2} KiB per End-Device ({anon_from_start:.2} counting from the start)",
+        started.anon, before.anon, after.anon, after_load.anon
     );
     println!("load average at the end: {}", load.trim());
     for (name, t) in [("direct", &d), ("proxied", &p)] {
@@ -594,7 +619,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             println!("first {name} failure: {failure}");
         }
     }
-    drop((behind, direct_devices, gateway));
+    drop((behind, warm, direct_devices, gateway));
     direct.handle.shutdown();
     north.handle.shutdown();
     Ok(())
