@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod allocator;
 // `lwm2m-gw bench` (hidden benchmark).
 mod bench;
 mod cli;
@@ -29,10 +30,12 @@ fn main() -> ExitCode {
         cli::Command::Device(args) => device::run(&args),
         cli::Command::Server(args) => {
             init_logging();
+            allocator::return_large_blocks();
             server::run(&args)
         }
         cli::Command::Run(args) => {
             init_logging();
+            allocator::return_large_blocks();
             daemon::run(&args)
         }
         cli::Command::Demo(args) => demo::run(&args),
