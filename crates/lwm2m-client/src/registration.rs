@@ -5,6 +5,7 @@
 //! This module owns the state and builds the requests; `client.rs` feeds it responses and
 //! timers. Invariant: at most one registration exchange per server is in flight.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -111,8 +112,9 @@ pub struct ServerSession {
     pub location: Vec<String>,
     /// Lifetime and binding last told to the server.
     pub registered: Option<(u32, String)>,
-    /// Object list last told to the server.
-    pub registered_links: String,
+    /// Digest of the object list last told to the server ([`links_digest`]; a gateway's list
+    /// grows with its End-Devices, so the text itself is not kept).
+    pub registered_links: Option<u64>,
     /// An Update was asked for while an exchange was in flight.
     pub update_pending: bool,
     /// Notification attributes this server wrote (Core TS §7.3).
@@ -136,7 +138,7 @@ impl ServerSession {
             state: RegState::Idle { retry_at: Some(now) },
             location: Vec::new(),
             registered: None,
-            registered_links: String::new(),
+            registered_links: None,
             update_pending: false,
             attributes: AttributeStore::new(),
             last_traffic_at: now,
@@ -204,10 +206,17 @@ pub fn update_request(session: &ServerSession, server: &ServerInstance, links: &
     for item in params.to_query(session.version) {
         request = request.with_query(&item);
     }
-    if links != session.registered_links {
+    if session.registered_links != Some(links_digest(links)) {
         request = request.with_payload(ContentFormat::LINK_FORMAT, links.as_bytes().to_vec());
     }
     request
+}
+
+/// Digest of an object list, to tell whether an Update must carry it.
+pub fn links_digest(links: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    links.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// When to send the Update after a successful Register/Update at `now`: `lifetime − margin`
