@@ -14,8 +14,8 @@
 //! entry is kept small): the entries are one dense vector in insertion order (the oldest
 //! first, so eviction needs no sequence number), found through an open-addressing index of
 //! positions (4 bytes per slot, at most half full). An entry packs a plain UDP peer's address
-//! inline (IPv4 or IPv6 without flow label or scope); any other peer (a DTLS identity) is
-//! boxed. Expiry is kept in whole milliseconds after a base instant the cache keeps, and the
+//! inline (IPv4 or IPv6 without flow label or scope); any other peer (a DTLS identity) is kept
+//! in a side vector the entry points into. Expiry is kept in whole milliseconds after a base instant the cache keeps, and the
 //! reply datagrams live in one byte arena instead of one allocation each. Expired entries are
 //! swept by one pass at most once per [`SWEEP_INTERVAL`], which also compacts the arena and
 //! rebuilds the index; a lookup never sees an expired entry, so the sweep's timing only decides
@@ -53,8 +53,9 @@ enum Family {
     V4,
     /// Plain UDP over IPv6, no flow label or scope.
     V6,
-    /// Any other peer: the whole [`Peer`] is boxed in the slot.
-    Boxed,
+    /// Any other peer: the whole [`Peer`] is in `DedupCache::others`, at the position the
+    /// first 4 bytes of `ip` hold.
+    Other,
 }
 
 /// What a duplicate of an entry gets.
@@ -85,23 +86,22 @@ impl Packed {
             SocketAddr::V4(addr) => {
                 let mut ip = [0; 16];
                 ip[..4].copy_from_slice(&addr.ip().octets());
-                let family = if plain { Family::V4 } else { Family::Boxed };
+                let family = if plain { Family::V4 } else { Family::Other };
                 Self { family, ip, port: addr.port() }
             }
             SocketAddr::V6(addr) => {
                 let inline = plain && addr.flowinfo() == 0 && addr.scope_id() == 0;
-                let family = if inline { Family::V6 } else { Family::Boxed };
+                let family = if inline { Family::V6 } else { Family::Other };
                 Self { family, ip: addr.ip().octets(), port: addr.port() }
             }
         }
     }
 }
 
-/// One remembered message (40 bytes).
+/// One remembered message (32 bytes).
 #[derive(Debug)]
 struct Slot {
-    /// The whole peer, for [`Family::Boxed`] only.
-    boxed: Option<Box<Peer>>,
+    /// The address (or, for [`Family::Other`], the position of the peer in `others`).
     ip: [u8; 16],
     /// Milliseconds after the cache's base at which the entry expires.
     expires: u32,
@@ -114,12 +114,18 @@ struct Slot {
 }
 
 impl Slot {
-    fn matches(&self, packed: &Packed, peer: &Peer, mid: MessageId) -> bool {
+    fn matches(&self, packed: &Packed, peer: &Peer, mid: MessageId, others: &[Peer]) -> bool {
         self.mid == mid.0
-            && self.port == packed.port
             && self.family == packed.family
-            && self.ip == packed.ip
-            && (self.family != Family::Boxed || self.boxed.as_deref() == Some(peer))
+            && match self.family {
+                Family::V4 | Family::V6 => self.port == packed.port && self.ip == packed.ip,
+                Family::Other => others.get(self.other()) == Some(peer),
+            }
+    }
+
+    /// The position in `others` of a [`Family::Other`] slot's peer.
+    fn other(&self) -> usize {
+        u32::from_le_bytes([self.ip[0], self.ip[1], self.ip[2], self.ip[3]]) as usize
     }
 }
 
@@ -144,6 +150,8 @@ pub(crate) struct DedupCache {
     index: Vec<u32>,
     /// Reply datagrams, each a little-endian `u32` length then the bytes.
     arena: Vec<u8>,
+    /// Peers of [`Family::Other`] slots (replaced ones included until the next compaction).
+    others: Vec<Peer>,
     /// Arena bytes no slot refers to any more.
     garbage: usize,
     /// Slots in [`Reply::Replaced`] state.
@@ -162,6 +170,7 @@ impl DedupCache {
             slots: Vec::new(),
             index: Vec::new(),
             arena: Vec::new(),
+            others: Vec::new(),
             garbage: 0,
             replaced: 0,
             hasher: RandomState::new(),
@@ -212,10 +221,15 @@ impl DedupCache {
         if let Some((_, pos)) = existing {
             self.retire(pos);
         }
-        let boxed = (packed.family == Family::Boxed).then(|| Box::new(peer.clone()));
+        let mut ip = packed.ip;
+        if packed.family == Family::Other {
+            // At most one per slot, and slots are far fewer than u32::MAX.
+            ip = [0; 16];
+            ip[..4].copy_from_slice(&(self.others.len() as u32).to_le_bytes());
+            self.others.push(peer.clone());
+        }
         let slot = Slot {
-            boxed,
-            ip: packed.ip,
+            ip,
             expires,
             reply_at: 0,
             port: packed.port,
@@ -331,6 +345,14 @@ impl DedupCache {
             arena.extend_from_slice(old.get(start..end).unwrap_or_default());
         }
         self.arena = arena;
+        if !self.others.is_empty() {
+            let mut old: Vec<Option<Peer>> = std::mem::take(&mut self.others).into_iter().map(Some).collect();
+            for slot in self.slots.iter_mut().filter(|s| s.family == Family::Other) {
+                let Some(peer) = old.get_mut(slot.other()).and_then(Option::take) else { continue };
+                slot.ip[..4].copy_from_slice(&(self.others.len() as u32).to_le_bytes());
+                self.others.push(peer);
+            }
+        }
         self.garbage = 0;
         self.replaced = 0;
         let len = self.slots.len();
@@ -357,7 +379,6 @@ impl DedupCache {
         self.release_reply(pos);
         let slot = &mut self.slots[pos];
         slot.reply = Reply::Replaced;
-        slot.boxed = None;
         self.replaced += 1;
     }
 
@@ -388,7 +409,7 @@ impl DedupCache {
                 return None;
             }
             let pos = entry as usize - 1;
-            if self.slots.get(pos).is_some_and(|slot| slot.matches(packed, peer, mid)) {
+            if self.slots.get(pos).is_some_and(|slot| slot.matches(packed, peer, mid, &self.others)) {
                 return Some((bucket, pos));
             }
             bucket = (bucket + 1) & mask;
@@ -397,7 +418,7 @@ impl DedupCache {
 
     fn hash(&self, packed: &Packed, peer: &Peer, mid: MessageId) -> u64 {
         match packed.family {
-            Family::Boxed => self.hasher.hash_one((peer, mid.0)),
+            Family::Other => self.hasher.hash_one((peer, mid.0)),
             Family::V4 | Family::V6 => self.hasher.hash_one((packed, mid.0)),
         }
     }
@@ -430,8 +451,8 @@ impl DedupCache {
                 continue;
             }
             let packed = Packed { family: slot.family, ip: slot.ip, port: slot.port };
-            let hash = match &slot.boxed {
-                Some(peer) => self.hasher.hash_one((&**peer, slot.mid)),
+            let hash = match self.others.get(slot.other()).filter(|_| slot.family == Family::Other) {
+                Some(peer) => self.hasher.hash_one((peer, slot.mid)),
                 None => self.hasher.hash_one((&packed, slot.mid)),
             };
             self.place(hash, pos);
@@ -496,6 +517,19 @@ mod tests {
     fn remember(cache: &mut DedupCache, now: Instant, mid: u16, lifetime: Duration) -> u64 {
         let (peer, mid) = key(mid);
         cache.insert(now, &peer, mid, lifetime)
+    }
+
+    #[test]
+    fn an_entry_takes_32_bytes_plus_its_index_bucket_and_reply() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(4096);
+        for mid in 0..1_000u16 {
+            remember(&mut cache, t0, mid, Duration::from_secs(247));
+            cache.set_reply(&peer(), MessageId(mid), &[0; 26]);
+        }
+        assert_eq!((cache.slots.capacity(), cache.index.len()), (1024, 2048));
+        assert!(cache.arena.capacity() < 1_000 * 30 * 3 / 2, "arena {}", cache.arena.capacity());
     }
 
     #[test]
@@ -600,8 +634,10 @@ mod tests {
         let scoped =
             Peer::udp(SocketAddr::V6(std::net::SocketAddrV6::new("fe80::1".parse().expect("literal"), 5683, 0, 2)));
         let unscoped = Peer::udp("[fe80::1]:5683".parse().expect("literal"));
+        let carol = Peer { identity: Some("carol".into()), ..v4.clone() };
         let peers = [v4, mapped, other_port, alice, bob, scoped, unscoped];
         let mut cache = DedupCache::new(100);
+        cache.insert(t0, &carol, MessageId(1), Duration::from_millis(100));
         for (i, peer) in peers.iter().enumerate() {
             assert_eq!(cache.lookup(t0, peer, MessageId(1)), Seen::New, "{peer:?}");
             cache.insert(t0, peer, MessageId(1), Duration::from_secs(10));
@@ -611,7 +647,14 @@ mod tests {
             assert_eq!(cache.lookup(t0, peer, MessageId(1)), Seen::Duplicate(Some(&[i as u8][..])), "{peer:?}");
             assert_eq!(cache.lookup(t0, peer, MessageId(2)), Seen::New);
         }
-        assert_eq!(cache.len(), peers.len());
+        assert_eq!(cache.len(), peers.len() + 1);
+        let t1 = t0 + Duration::from_millis(100);
+        cache.purge(t1);
+        assert_eq!((cache.len(), cache.others.len()), (peers.len(), 3), "carol's entry swept");
+        assert_eq!(cache.lookup(t1, &carol, MessageId(1)), Seen::New);
+        for (i, peer) in peers.iter().enumerate() {
+            assert_eq!(cache.lookup(t1, peer, MessageId(1)), Seen::Duplicate(Some(&[i as u8][..])), "{peer:?}");
+        }
     }
 
     #[test]
