@@ -10,40 +10,123 @@
 //! (and counted by the caller), so a flood of junk IDs cannot grow memory and costs O(1) per
 //! message amortised.
 //!
-//! The key is stored once (no separate expiry queue: a server holds one entry per Register of
-//! every client for EXCHANGE_LIFETIME): expired entries are swept by one pass over the table
-//! at most once per [`SWEEP_INTERVAL`], and a lookup never sees an expired entry, so the sweep's
-//! timing only decides when memory is given back.
+//! Layout (a server holds one entry per Register of every client for EXCHANGE_LIFETIME, so an
+//! entry is kept small): the entries are one dense vector in insertion order (the oldest
+//! first, so eviction needs no sequence number), found through an open-addressing index of
+//! positions (4 bytes per slot, at most half full). An entry packs a plain UDP peer's address
+//! inline (IPv4 or IPv6 without flow label or scope); any other peer (a DTLS identity) is kept
+//! in a side vector the entry points into. Expiry is kept in whole milliseconds after a base instant the cache keeps, and the
+//! reply datagrams live in one byte arena instead of one allocation each. Expired entries are
+//! swept by one pass at most once per [`SWEEP_INTERVAL`], which also compacts the arena and
+//! rebuilds the index; a lookup never sees an expired entry, so the sweep's timing only decides
+//! when memory is given back.
+//!
+//! Times are kept to the millisecond: an entry can be forgotten up to 1 ms before its exact
+//! expiry, never after. A lifetime longer than 2³¹ ms (about 24 days) may be cut to that; the
+//! standard lifetimes are minutes.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::msg::MessageId;
 use crate::Peer;
 
-/// Key of a received message.
-pub(crate) type DedupKey = (Peer, MessageId);
-
 /// Least time between two sweeps of expired entries.
 pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-#[derive(Debug)]
-struct Entry {
-    expires_at: Instant,
-    /// Insertion order: the smallest is evicted first.
-    seq: u64,
-    reply: Reply,
+/// Milliseconds after the base beyond which the next insert moves the base forward, so every
+/// expiry of a new entry (at most this much later again) fits a `u32`.
+const REBASE_AFTER_MS: u64 = 1 << 31;
+
+/// Fewest index buckets (a power of two).
+const MIN_INDEX: usize = 16;
+
+/// Entries kept allocated when a burst has expired.
+const KEEP_SLOTS: usize = 64;
+
+/// How a slot stores its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Family {
+    /// Plain UDP over IPv4: the address in the first 4 bytes of `ip`.
+    V4,
+    /// Plain UDP over IPv6, no flow label or scope.
+    V6,
+    /// Any other peer: the whole [`Peer`] is in `DedupCache::others`, at the position the
+    /// first 4 bytes of `ip` hold.
+    Other,
 }
 
 /// What a duplicate of an entry gets.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reply {
     /// Not answered yet: nothing.
     Pending,
-    /// The datagram that answered it.
-    Datagram(Vec<u8>),
+    /// The datagram that answered it, in the arena at `reply_at`.
+    Datagram,
     /// Processed again: a safe request answered by the endpoint itself.
     Reprocess,
+    /// Replaced by a newer entry for the same key: not indexed, dropped at the next compaction.
+    Replaced,
+}
+
+/// A peer reduced to what the index compares first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Packed {
+    family: Family,
+    ip: [u8; 16],
+    port: u16,
+}
+
+impl Packed {
+    fn of(peer: &Peer) -> Self {
+        let plain = peer.identity.is_none();
+        match peer.addr {
+            SocketAddr::V4(addr) => {
+                let mut ip = [0; 16];
+                ip[..4].copy_from_slice(&addr.ip().octets());
+                let family = if plain { Family::V4 } else { Family::Other };
+                Self { family, ip, port: addr.port() }
+            }
+            SocketAddr::V6(addr) => {
+                let inline = plain && addr.flowinfo() == 0 && addr.scope_id() == 0;
+                let family = if inline { Family::V6 } else { Family::Other };
+                Self { family, ip: addr.ip().octets(), port: addr.port() }
+            }
+        }
+    }
+}
+
+/// One remembered message (32 bytes).
+#[derive(Debug)]
+struct Slot {
+    /// The address (or, for [`Family::Other`], the position of the peer in `others`).
+    ip: [u8; 16],
+    /// Milliseconds after the cache's base at which the entry expires.
+    expires: u32,
+    /// Where the reply (length-prefixed) starts in the arena, for [`Reply::Datagram`].
+    reply_at: u32,
+    port: u16,
+    mid: u16,
+    family: Family,
+    reply: Reply,
+}
+
+impl Slot {
+    fn matches(&self, packed: &Packed, peer: &Peer, mid: MessageId, others: &[Peer]) -> bool {
+        self.mid == mid.0
+            && self.family == packed.family
+            && match self.family {
+                Family::V4 | Family::V6 => self.port == packed.port && self.ip == packed.ip,
+                Family::Other => others.get(self.other()) == Some(peer),
+            }
+    }
+
+    /// The position in `others` of a [`Family::Other`] slot's peer.
+    fn other(&self) -> usize {
+        u32::from_le_bytes([self.ip[0], self.ip[1], self.ip[2], self.ip[3]]) as usize
+    }
 }
 
 /// What the cache knows about a received message.
@@ -60,64 +143,141 @@ pub(crate) enum Seen<'a> {
 /// Bounded cache of recently received message IDs.
 #[derive(Debug)]
 pub(crate) struct DedupCache {
-    entries: HashMap<DedupKey, Entry>,
+    /// Entries in insertion order, the oldest first.
+    slots: Vec<Slot>,
+    /// Open addressing with linear probing: 0 is empty, else a position in `slots` plus one.
+    /// A power of two long, at least twice as long as `slots`.
+    index: Vec<u32>,
+    /// Reply datagrams, each a little-endian `u32` length then the bytes.
+    arena: Vec<u8>,
+    /// Peers of [`Family::Other`] slots (replaced ones included until the next compaction).
+    others: Vec<Peer>,
+    /// Arena bytes no slot refers to any more.
+    garbage: usize,
+    /// Slots in [`Reply::Replaced`] state.
+    replaced: usize,
+    hasher: RandomState,
+    /// Origin of the slots' expiry times (set by the first insert into an empty cache).
+    base: Option<Instant>,
     capacity: usize,
-    next_seq: u64,
     /// When the next sweep is due: no entry expires before it (`None` when empty).
     sweep_at: Option<Instant>,
 }
 
 impl DedupCache {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { entries: HashMap::new(), capacity, next_seq: 0, sweep_at: None }
+        Self {
+            slots: Vec::new(),
+            index: Vec::new(),
+            arena: Vec::new(),
+            others: Vec::new(),
+            garbage: 0,
+            replaced: 0,
+            hasher: RandomState::new(),
+            base: None,
+            // Positions are u32 in the index.
+            capacity: capacity.clamp(1, 1 << 30),
+            sweep_at: None,
+        }
     }
 
+    /// Entries held (expired ones included until swept).
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.len() - self.replaced
     }
 
-    pub(crate) fn lookup(&self, now: Instant, key: &DedupKey) -> Seen<'_> {
-        match self.entries.get(key) {
-            Some(entry) if entry.expires_at > now => match &entry.reply {
-                Reply::Pending => Seen::Duplicate(None),
-                Reply::Datagram(bytes) => Seen::Duplicate(Some(bytes)),
-                Reply::Reprocess => Seen::Reprocess,
-            },
-            _ => Seen::New,
+    pub(crate) fn lookup(&self, now: Instant, peer: &Peer, mid: MessageId) -> Seen<'_> {
+        let Some((_, pos)) = self.find(&Packed::of(peer), peer, mid) else { return Seen::New };
+        let slot = &self.slots[pos];
+        if u64::from(slot.expires) <= self.millis(now) {
+            return Seen::New;
+        }
+        match slot.reply {
+            Reply::Pending | Reply::Replaced => Seen::Duplicate(None),
+            Reply::Datagram => Seen::Duplicate(self.datagram(slot.reply_at)),
+            Reply::Reprocess => Seen::Reprocess,
         }
     }
 
-    /// Remembers `key` until `expires_at`; returns how many entries were evicted to make room.
-    pub(crate) fn insert(&mut self, key: DedupKey, expires_at: Instant) -> u64 {
-        let mut evicted = 0;
-        if self.entries.len() >= self.capacity {
-            // Sequence numbers are consecutive, so at most `keep` live entries have one at or
-            // above `cutoff`: one pass leaves at most `keep`, the newest.
-            let keep = self.capacity - self.capacity.div_ceil(8);
-            let cutoff = self.next_seq.saturating_sub(keep as u64);
-            let before = self.entries.len();
-            self.entries.retain(|_, e| e.seq >= cutoff);
-            evicted = (before - self.entries.len()) as u64;
+    /// Remembers `(peer, mid)` received at `now` for `lifetime`; returns how many entries were
+    /// evicted to make room.
+    pub(crate) fn insert(&mut self, now: Instant, peer: &Peer, mid: MessageId, lifetime: Duration) -> u64 {
+        let evicted = self.evict_if_full();
+        let base = match self.base {
+            Some(base) if !self.slots.is_empty() => base,
+            _ => {
+                self.base = Some(now);
+                now
+            }
+        };
+        let mut now_ms = millis_between(base, now);
+        if now_ms >= REBASE_AFTER_MS {
+            self.rebase(now_ms);
+            now_ms = 0;
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.entries.insert(key, Entry { expires_at, seq, reply: Reply::Pending });
+        let expires = u32::try_from(now_ms.saturating_add(millis(lifetime))).unwrap_or(u32::MAX);
+        let packed = Packed::of(peer);
+        let existing = self.find(&packed, peer, mid);
+        if let Some((_, pos)) = existing {
+            self.retire(pos);
+        }
+        let mut ip = packed.ip;
+        if packed.family == Family::Other {
+            // At most one per slot, and slots are far fewer than u32::MAX.
+            ip = [0; 16];
+            ip[..4].copy_from_slice(&(self.others.len() as u32).to_le_bytes());
+            self.others.push(peer.clone());
+        }
+        let slot = Slot {
+            ip,
+            expires,
+            reply_at: 0,
+            port: packed.port,
+            mid: mid.0,
+            family: packed.family,
+            reply: Reply::Pending,
+        };
+        self.slots.push(slot);
+        let pos = self.slots.len() - 1;
+        if self.slots.len() * 2 > self.index.len() {
+            self.rebuild_index();
+        } else if let Some((bucket, _)) = existing {
+            self.index[bucket] = position_entry(pos);
+        } else {
+            self.place(self.hash(&packed, peer, mid), pos);
+        }
+        let expires_at = at_millis(self.base.unwrap_or(base), expires);
         self.sweep_at = Some(self.sweep_at.map_or(expires_at, |at| at.min(expires_at)));
         evicted
     }
 
-    /// Records the datagram that answered `key`, for duplicates.
-    pub(crate) fn set_reply(&mut self, key: &DedupKey, reply: Vec<u8>) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            entry.reply = Reply::Datagram(reply);
+    /// Records the datagram that answered `(peer, mid)`, for duplicates.
+    pub(crate) fn set_reply(&mut self, peer: &Peer, mid: MessageId, reply: &[u8]) {
+        let Ok(len) = u32::try_from(reply.len()) else { return };
+        if self.garbage > 4096 && self.garbage > self.arena.len() / 2 {
+            self.compact(|_, _| true);
         }
+        let Some((_, pos)) = self.find(&Packed::of(peer), peer, mid) else { return };
+        let Ok(at) = u32::try_from(self.arena.len()) else { return };
+        self.release_reply(pos);
+        let need = 4 + reply.len();
+        if self.arena.capacity() - self.arena.len() < need {
+            // Grows by half (not double): the arena can hold a burst's replies for minutes.
+            self.arena.reserve_exact(need.max(self.arena.len() / 2));
+        }
+        self.arena.extend_from_slice(&len.to_le_bytes());
+        self.arena.extend_from_slice(reply);
+        let slot = &mut self.slots[pos];
+        slot.reply = Reply::Datagram;
+        slot.reply_at = at;
     }
 
-    /// Records that a duplicate of `key` is to be processed again rather than answered with
-    /// stored bytes (only for safe requests the endpoint answers by itself).
-    pub(crate) fn set_reprocess(&mut self, key: &DedupKey) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            entry.reply = Reply::Reprocess;
+    /// Records that a duplicate of `(peer, mid)` is to be processed again rather than answered
+    /// with stored bytes (only for safe requests the endpoint answers by itself).
+    pub(crate) fn set_reprocess(&mut self, peer: &Peer, mid: MessageId) {
+        if let Some((_, pos)) = self.find(&Packed::of(peer), peer, mid) {
+            self.release_reply(pos);
+            self.slots[pos].reply = Reply::Reprocess;
         }
     }
 
@@ -126,26 +286,212 @@ impl DedupCache {
         if self.sweep_at.is_none_or(|at| at > now) {
             return;
         }
-        self.entries.retain(|_, e| e.expires_at > now);
-        let earliest = self.entries.values().map(|e| e.expires_at).min();
-        self.sweep_at = earliest.map(|at| at.max(now + SWEEP_INTERVAL));
-        self.release_slack();
-    }
-
-    /// Gives back the tables' memory once a burst (e.g. many Registers) has expired: neither
-    /// table shrinks by itself, and a burst of N entries would otherwise hold N slots for good.
-    fn release_slack(&mut self) {
-        const KEEP: usize = 64;
-        let len = self.entries.len();
-        if self.entries.capacity() > KEEP && len < self.entries.capacity() / 4 {
-            self.entries.shrink_to(KEEP.max(2 * len));
-        }
+        let now_ms = self.millis(now);
+        self.compact(|_, slot| u64::from(slot.expires) > now_ms);
+        let earliest = self.slots.iter().map(|s| s.expires).min();
+        self.sweep_at = earliest.zip(self.base).map(|(ms, base)| at_millis(base, ms).max(now + SWEEP_INTERVAL));
     }
 
     /// When the next sweep is due.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
         self.sweep_at
     }
+
+    /// When full (replaced slots counted), evicts the oldest entries so that at most
+    /// `capacity - capacity / 8` (the eighth rounded up) are left; returns how many.
+    fn evict_if_full(&mut self) -> u64 {
+        if self.slots.len() < self.capacity {
+            return 0;
+        }
+        let keep = self.capacity - self.capacity.div_ceil(8);
+        let evict = self.len().saturating_sub(keep);
+        // The first position past the `evict` oldest live entries.
+        let mut seen = 0;
+        let cut = self
+            .slots
+            .iter()
+            .position(|slot| {
+                if slot.reply != Reply::Replaced {
+                    seen += 1;
+                }
+                seen > evict
+            })
+            .unwrap_or(self.slots.len());
+        self.compact(|pos, _| pos >= cut);
+        evict as u64
+    }
+
+    /// Keeps the slots for which `keep(position, slot)` holds (and are not replaced), copies
+    /// their replies into a fresh arena and rebuilds the index; gives back the memory a burst
+    /// left (neither vector shrinks by itself).
+    fn compact(&mut self, keep: impl Fn(usize, &Slot) -> bool) {
+        let old = std::mem::take(&mut self.arena);
+        let mut pos = 0;
+        let mut kept_bytes = 0;
+        self.slots.retain(|slot| {
+            let kept = slot.reply != Reply::Replaced && keep(pos, slot);
+            pos += 1;
+            if kept && slot.reply == Reply::Datagram {
+                kept_bytes += 4 + stored_len(&old, slot.reply_at);
+            }
+            kept
+        });
+        let mut arena = Vec::with_capacity(kept_bytes);
+        for slot in self.slots.iter_mut().filter(|s| s.reply == Reply::Datagram) {
+            let start = slot.reply_at as usize;
+            let end = start + 4 + stored_len(&old, slot.reply_at);
+            // The arena is below 4 GiB (offsets are u32) and only shrinks here.
+            slot.reply_at = arena.len() as u32;
+            arena.extend_from_slice(old.get(start..end).unwrap_or_default());
+        }
+        self.arena = arena;
+        if !self.others.is_empty() {
+            let mut old: Vec<Option<Peer>> = std::mem::take(&mut self.others).into_iter().map(Some).collect();
+            for slot in self.slots.iter_mut().filter(|s| s.family == Family::Other) {
+                let Some(peer) = old.get_mut(slot.other()).and_then(Option::take) else { continue };
+                slot.ip[..4].copy_from_slice(&(self.others.len() as u32).to_le_bytes());
+                self.others.push(peer);
+            }
+        }
+        self.garbage = 0;
+        self.replaced = 0;
+        let len = self.slots.len();
+        if self.slots.capacity() > KEEP_SLOTS && len < self.slots.capacity() / 4 {
+            self.slots.shrink_to(KEEP_SLOTS.max(2 * len));
+        }
+        self.rebuild_index();
+    }
+
+    /// Moves the base `by_ms` forward (only ever by whole milliseconds, so no expiry moves).
+    fn rebase(&mut self, by_ms: u64) {
+        if let Some(base) = self.base {
+            self.base = Some(base + Duration::from_millis(by_ms));
+        }
+        let by = u32::try_from(by_ms).unwrap_or(u32::MAX);
+        for slot in &mut self.slots {
+            // An entry expired before the new base is expired now: 0 says so.
+            slot.expires = slot.expires.saturating_sub(by);
+        }
+    }
+
+    /// Marks the slot at `pos` replaced by a newer entry for its key.
+    fn retire(&mut self, pos: usize) {
+        self.release_reply(pos);
+        let slot = &mut self.slots[pos];
+        slot.reply = Reply::Replaced;
+        self.replaced += 1;
+    }
+
+    /// Counts the slot's reply datagram, if any, as garbage.
+    fn release_reply(&mut self, pos: usize) {
+        let slot = &self.slots[pos];
+        if slot.reply == Reply::Datagram {
+            self.garbage += 4 + stored_len(&self.arena, slot.reply_at);
+        }
+    }
+
+    /// The reply stored at `at`.
+    fn datagram(&self, at: u32) -> Option<&[u8]> {
+        let start = at as usize + 4;
+        self.arena.get(start..start + stored_len(&self.arena, at))
+    }
+
+    /// The index bucket and slot position of `(peer, mid)`.
+    fn find(&self, packed: &Packed, peer: &Peer, mid: MessageId) -> Option<(usize, usize)> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let mask = self.index.len() - 1;
+        let mut bucket = self.hash(packed, peer, mid) as usize & mask;
+        loop {
+            let entry = self.index[bucket];
+            if entry == 0 {
+                return None;
+            }
+            let pos = entry as usize - 1;
+            if self.slots.get(pos).is_some_and(|slot| slot.matches(packed, peer, mid, &self.others)) {
+                return Some((bucket, pos));
+            }
+            bucket = (bucket + 1) & mask;
+        }
+    }
+
+    fn hash(&self, packed: &Packed, peer: &Peer, mid: MessageId) -> u64 {
+        match packed.family {
+            Family::Other => self.hasher.hash_one((peer, mid.0)),
+            Family::V4 | Family::V6 => self.hasher.hash_one((packed, mid.0)),
+        }
+    }
+
+    /// Puts `pos` into the first free bucket from its hash on.
+    fn place(&mut self, hash: u64, pos: usize) {
+        let mask = self.index.len() - 1;
+        let mut bucket = hash as usize & mask;
+        while self.index[bucket] != 0 {
+            bucket = (bucket + 1) & mask;
+        }
+        self.index[bucket] = position_entry(pos);
+    }
+
+    /// Sizes the index for the slots (at most half full) and indexes every live slot.
+    fn rebuild_index(&mut self) {
+        let size = (2 * self.slots.len()).max(MIN_INDEX).next_power_of_two();
+        if self.slots.is_empty() {
+            self.index = Vec::new();
+            return;
+        }
+        if self.index.len() == size {
+            self.index.fill(0);
+        } else {
+            self.index = vec![0; size];
+        }
+        for pos in 0..self.slots.len() {
+            let slot = &self.slots[pos];
+            if slot.reply == Reply::Replaced {
+                continue;
+            }
+            let packed = Packed { family: slot.family, ip: slot.ip, port: slot.port };
+            let hash = match self.others.get(slot.other()).filter(|_| slot.family == Family::Other) {
+                Some(peer) => self.hasher.hash_one((peer, slot.mid)),
+                None => self.hasher.hash_one((&packed, slot.mid)),
+            };
+            self.place(hash, pos);
+        }
+    }
+
+    /// Milliseconds from the base to `now` (0 before any insert).
+    fn millis(&self, now: Instant) -> u64 {
+        self.base.map_or(0, |base| millis_between(base, now))
+    }
+}
+
+/// The index entry for slot position `pos` (capacities are far below `u32::MAX`).
+fn position_entry(pos: usize) -> u32 {
+    u32::try_from(pos + 1).unwrap_or(u32::MAX)
+}
+
+/// The instant `ms` milliseconds after `base`.
+fn at_millis(base: Instant, ms: u32) -> Instant {
+    base + Duration::from_millis(u64::from(ms))
+}
+
+/// Whole milliseconds of `d`.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whole milliseconds from `base` to `t` (0 if `t` is earlier).
+fn millis_between(base: Instant, t: Instant) -> u64 {
+    millis(t.saturating_duration_since(base))
+}
+
+/// Length of the reply stored at `at` in `arena`.
+fn stored_len(arena: &[u8], at: u32) -> usize {
+    let at = at as usize;
+    arena
+        .get(at..at + 4)
+        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+        .map_or(0, |bytes| u32::from_le_bytes(bytes) as usize)
 }
 
 #[cfg(test)]
@@ -153,21 +499,50 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn key(mid: u16) -> DedupKey {
-        (Peer::udp("192.0.2.1:5683".parse().expect("literal address")), MessageId(mid))
+    fn peer() -> Peer {
+        Peer::udp("192.0.2.1:5683".parse().expect("literal address"))
+    }
+
+    fn key(mid: u16) -> (Peer, MessageId) {
+        (peer(), MessageId(mid))
+    }
+
+    /// `lookup` for `key(mid)`.
+    fn seen(cache: &DedupCache, now: Instant, mid: u16) -> Seen<'_> {
+        let (peer, mid) = key(mid);
+        cache.lookup(now, &peer, mid)
+    }
+
+    /// `insert` of `key(mid)` at `now` for `lifetime`.
+    fn remember(cache: &mut DedupCache, now: Instant, mid: u16, lifetime: Duration) -> u64 {
+        let (peer, mid) = key(mid);
+        cache.insert(now, &peer, mid, lifetime)
+    }
+
+    #[test]
+    fn an_entry_takes_32_bytes_plus_its_index_bucket_and_reply() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(4096);
+        for mid in 0..1_000u16 {
+            remember(&mut cache, t0, mid, Duration::from_secs(247));
+            cache.set_reply(&peer(), MessageId(mid), &[0; 26]);
+        }
+        assert_eq!((cache.slots.capacity(), cache.index.len()), (1024, 2048));
+        assert!(cache.arena.capacity() < 1_000 * 30 * 3 / 2, "arena {}", cache.arena.capacity());
     }
 
     #[test]
     fn duplicate_is_seen_with_its_reply_until_expiry() {
         let t0 = Instant::now();
         let mut cache = DedupCache::new(8);
-        assert_eq!(cache.lookup(t0, &key(1)), Seen::New);
-        cache.insert(key(1), t0 + Duration::from_secs(10));
-        assert_eq!(cache.lookup(t0, &key(1)), Seen::Duplicate(None));
-        cache.set_reply(&key(1), vec![0x60, 0, 0, 1]);
-        assert_eq!(cache.lookup(t0, &key(1)), Seen::Duplicate(Some(&[0x60, 0, 0, 1][..])));
+        assert_eq!(seen(&cache, t0, 1), Seen::New);
+        remember(&mut cache, t0, 1, Duration::from_secs(10));
+        assert_eq!(seen(&cache, t0, 1), Seen::Duplicate(None));
+        cache.set_reply(&peer(), MessageId(1), &[0x60, 0, 0, 1]);
+        assert_eq!(seen(&cache, t0, 1), Seen::Duplicate(Some(&[0x60, 0, 0, 1][..])));
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(cache.lookup(later, &key(1)), Seen::New);
+        assert_eq!(seen(&cache, later, 1), Seen::New);
         cache.purge(later);
         assert_eq!(cache.len(), 0);
     }
@@ -178,14 +553,16 @@ mod tests {
         let mut cache = DedupCache::new(100);
         let mut evicted = 0;
         for mid in 0..10_000u16 {
-            evicted += cache.insert(key(mid), t0 + Duration::from_secs(247));
+            evicted += remember(&mut cache, t0, mid, Duration::from_secs(247));
+            cache.set_reply(&peer(), MessageId(mid), &mid.to_be_bytes());
             assert!(cache.len() <= 100);
         }
         assert_eq!(evicted, 10_000 - cache.len() as u64);
         assert!(cache.len() > 80, "at most an eighth is evicted at once: {}", cache.len());
-        assert_eq!(cache.lookup(t0, &key(9_999)), Seen::Duplicate(None));
-        assert_eq!(cache.lookup(t0, &key(9_920)), Seen::Duplicate(None), "the newest are kept");
-        assert_eq!(cache.lookup(t0, &key(0)), Seen::New);
+        assert_eq!(seen(&cache, t0, 9_999), Seen::Duplicate(Some(&9_999u16.to_be_bytes()[..])));
+        assert_eq!(seen(&cache, t0, 9_920), Seen::Duplicate(Some(&9_920u16.to_be_bytes()[..])), "the newest are kept");
+        assert_eq!(seen(&cache, t0, 0), Seen::New);
+        assert!(cache.arena.len() <= 100 * 6, "evicted replies are given back: {}", cache.arena.len());
     }
 
     #[test]
@@ -193,23 +570,24 @@ mod tests {
         let t0 = Instant::now();
         let mut cache = DedupCache::new(10_000);
         for mid in 0..5_000u16 {
-            cache.insert(key(mid), t0 + Duration::from_secs(247));
+            remember(&mut cache, t0, mid, Duration::from_secs(247));
         }
-        cache.insert(key(9_000), t0 + Duration::from_secs(500));
-        assert!(cache.entries.capacity() >= 5_000);
+        remember(&mut cache, t0, 9_000, Duration::from_secs(500));
+        assert!(cache.slots.capacity() >= 5_000);
         cache.purge(t0 + Duration::from_secs(247));
         assert_eq!(cache.len(), 1);
-        assert!(cache.entries.capacity() < 256, "capacity {}", cache.entries.capacity());
-        assert_eq!(cache.lookup(t0, &key(9_000)), Seen::Duplicate(None));
+        assert!(cache.slots.capacity() < 256, "capacity {}", cache.slots.capacity());
+        assert!(cache.index.len() <= MIN_INDEX, "index {}", cache.index.len());
+        assert_eq!(seen(&cache, t0, 9_000), Seen::Duplicate(None));
     }
 
     #[test]
     fn expired_entries_are_never_seen_and_are_swept_at_most_once_per_interval() {
         let t0 = Instant::now();
         let mut cache = DedupCache::new(100);
-        cache.insert(key(1), t0 + Duration::from_millis(100));
-        cache.insert(key(2), t0 + Duration::from_millis(200));
-        cache.insert(key(3), t0 + Duration::from_secs(10));
+        remember(&mut cache, t0, 1, Duration::from_millis(100));
+        remember(&mut cache, t0, 2, Duration::from_millis(200));
+        remember(&mut cache, t0, 3, Duration::from_secs(10));
         assert_eq!(cache.next_expiry(), Some(t0 + Duration::from_millis(100)));
         let t1 = t0 + Duration::from_millis(100);
         cache.purge(t1);
@@ -218,11 +596,109 @@ mod tests {
         let t2 = t0 + Duration::from_millis(300);
         cache.purge(t2);
         assert_eq!(cache.len(), 2, "not swept before the interval");
-        assert_eq!(cache.lookup(t2, &key(2)), Seen::New, "but never seen once expired");
+        assert_eq!(seen(&cache, t2, 2), Seen::New, "but never seen once expired");
         cache.purge(t1 + SWEEP_INTERVAL);
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.next_expiry(), Some(t0 + Duration::from_secs(10)));
         cache.purge(t0 + Duration::from_secs(10));
         assert_eq!((cache.len(), cache.next_expiry()), (0, None));
+    }
+
+    #[test]
+    fn an_expired_key_received_again_is_new_and_keeps_only_its_new_reply() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(100);
+        remember(&mut cache, t0, 7, Duration::from_millis(100));
+        cache.set_reply(&peer(), MessageId(7), b"old");
+        let t1 = t0 + Duration::from_millis(150);
+        assert_eq!(seen(&cache, t1, 7), Seen::New, "expired, not swept yet");
+        remember(&mut cache, t1, 7, Duration::from_secs(10));
+        assert_eq!(cache.len(), 1, "the new entry replaces the old one");
+        assert_eq!(seen(&cache, t1, 7), Seen::Duplicate(None));
+        cache.set_reply(&peer(), MessageId(7), b"new");
+        assert_eq!(seen(&cache, t1, 7), Seen::Duplicate(Some(&b"new"[..])));
+        cache.purge(t1 + SWEEP_INTERVAL);
+        assert_eq!((cache.len(), cache.slots.len()), (1, 1), "the replaced slot is dropped by the sweep");
+        assert_eq!(seen(&cache, t1, 7), Seen::Duplicate(Some(&b"new"[..])));
+        assert_eq!(cache.arena.len(), 4 + 3, "only the new reply is kept");
+    }
+
+    #[test]
+    fn peers_differing_in_family_port_identity_or_scope_are_distinct() {
+        let t0 = Instant::now();
+        let v4 = Peer::udp("192.0.2.1:5683".parse().expect("literal"));
+        let mapped = Peer::udp("[::ffff:192.0.2.1]:5683".parse().expect("literal"));
+        let other_port = Peer::udp("192.0.2.1:5684".parse().expect("literal"));
+        let alice = Peer { identity: Some("alice".into()), ..v4.clone() };
+        let bob = Peer { identity: Some("bob".into()), ..v4.clone() };
+        let scoped =
+            Peer::udp(SocketAddr::V6(std::net::SocketAddrV6::new("fe80::1".parse().expect("literal"), 5683, 0, 2)));
+        let unscoped = Peer::udp("[fe80::1]:5683".parse().expect("literal"));
+        let carol = Peer { identity: Some("carol".into()), ..v4.clone() };
+        let peers = [v4, mapped, other_port, alice, bob, scoped, unscoped];
+        let mut cache = DedupCache::new(100);
+        cache.insert(t0, &carol, MessageId(1), Duration::from_millis(100));
+        for (i, peer) in peers.iter().enumerate() {
+            assert_eq!(cache.lookup(t0, peer, MessageId(1)), Seen::New, "{peer:?}");
+            cache.insert(t0, peer, MessageId(1), Duration::from_secs(10));
+            cache.set_reply(peer, MessageId(1), &[i as u8]);
+        }
+        for (i, peer) in peers.iter().enumerate() {
+            assert_eq!(cache.lookup(t0, peer, MessageId(1)), Seen::Duplicate(Some(&[i as u8][..])), "{peer:?}");
+            assert_eq!(cache.lookup(t0, peer, MessageId(2)), Seen::New);
+        }
+        assert_eq!(cache.len(), peers.len() + 1);
+        let t1 = t0 + Duration::from_millis(100);
+        cache.purge(t1);
+        assert_eq!((cache.len(), cache.others.len()), (peers.len(), 3), "carol's entry swept");
+        assert_eq!(cache.lookup(t1, &carol, MessageId(1)), Seen::New);
+        for (i, peer) in peers.iter().enumerate() {
+            assert_eq!(cache.lookup(t1, peer, MessageId(1)), Seen::Duplicate(Some(&[i as u8][..])), "{peer:?}");
+        }
+    }
+
+    #[test]
+    fn replies_stay_right_across_sweeps_and_replacements() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(1_000);
+        for mid in 0..600u16 {
+            let lifetime = Duration::from_secs(if mid % 2 == 0 { 10 } else { 20 });
+            remember(&mut cache, t0, mid, lifetime);
+            cache.set_reply(&peer(), MessageId(mid), &vec![mid as u8; usize::from(mid % 50)]);
+            if mid % 3 == 0 {
+                cache.set_reply(&peer(), MessageId(mid), &vec![!(mid as u8); usize::from(mid % 70)]);
+            }
+        }
+        let t1 = t0 + Duration::from_secs(10);
+        cache.purge(t1);
+        assert_eq!(cache.len(), 300);
+        for mid in 0..600u16 {
+            let expected = if mid % 2 == 0 {
+                None
+            } else if mid % 3 == 0 {
+                Some(vec![!(mid as u8); usize::from(mid % 70)])
+            } else {
+                Some(vec![mid as u8; usize::from(mid % 50)])
+            };
+            match (seen(&cache, t1, mid), expected) {
+                (Seen::New, None) => {}
+                (Seen::Duplicate(Some(bytes)), Some(expected)) => assert_eq!(bytes, expected, "mid {mid}"),
+                (got, expected) => panic!("mid {mid}: {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn entries_outlive_a_base_move() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(100);
+        let lifetime = Duration::from_millis(REBASE_AFTER_MS + 5_000);
+        remember(&mut cache, t0, 1, lifetime);
+        let t1 = t0 + Duration::from_millis(REBASE_AFTER_MS);
+        remember(&mut cache, t1, 2, Duration::from_secs(10));
+        assert_eq!(seen(&cache, t1, 1), Seen::Duplicate(None), "still within its lifetime after the move");
+        assert_eq!(seen(&cache, t1 + Duration::from_secs(5), 1), Seen::New);
+        assert_eq!(seen(&cache, t1 + Duration::from_secs(5), 2), Seen::Duplicate(None));
+        assert_eq!(seen(&cache, t1 + Duration::from_secs(10), 2), Seen::New);
     }
 }

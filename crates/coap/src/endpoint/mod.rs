@@ -300,14 +300,13 @@ impl Endpoint {
     }
 
     fn on_con_or_non(&mut self, now: Instant, peer: Peer, msg: Message) {
-        let key = (peer, msg.message_id);
-        match self.dedup.lookup(now, &key) {
+        match self.dedup.lookup(now, &peer, msg.message_id) {
             Seen::New => {}
             Seen::Duplicate(reply) => {
                 let reply = reply.map(<[u8]>::to_vec);
                 self.stats.count_drop(DropReason::Duplicate);
                 if let Some(bytes) = reply {
-                    self.outbox.push_back((key.0, bytes));
+                    self.outbox.push_back((peer, bytes));
                 }
                 return;
             }
@@ -315,7 +314,6 @@ impl Endpoint {
                 // Counted as a duplicate: it is one, answered again (never re-delivered while
                 // the body is cached).
                 self.stats.count_drop(DropReason::Duplicate);
-                let (peer, _) = key;
                 return self.on_request(now, peer, msg);
             }
         }
@@ -324,8 +322,7 @@ impl Endpoint {
         } else {
             self.config.non_lifetime()
         };
-        self.stats.dedup_evictions += self.dedup.insert(key.clone(), now + lifetime);
-        let (peer, _) = key;
+        self.stats.dedup_evictions += self.dedup.insert(now, &peer, msg.message_id, lifetime);
         if msg.code.is_request() {
             self.on_request(now, peer, msg);
         } else if msg.code.is_response() {
@@ -555,7 +552,7 @@ impl Endpoint {
     fn reset_if_con(&mut self, peer: &Peer, msg: &Message) {
         if msg.mtype == MessageType::Confirmable {
             let bytes = self.emit(peer, &Message::reset(msg.message_id));
-            self.dedup.set_reply(&(peer.clone(), msg.message_id), bytes);
+            self.dedup.set_reply(peer, msg.message_id, &bytes);
         }
     }
 
@@ -563,7 +560,7 @@ impl Endpoint {
     fn ack_if_con(&mut self, peer: &Peer, msg: &Message) {
         if msg.mtype == MessageType::Confirmable {
             let bytes = self.emit(peer, &Message::empty_ack(msg.message_id));
-            self.dedup.set_reply(&(peer.clone(), msg.message_id), bytes);
+            self.dedup.set_reply(peer, msg.message_id, &bytes);
         }
     }
 }

@@ -117,7 +117,7 @@ impl Endpoint {
     /// or a NON), remembered for duplicates.
     fn answer(&mut self, now: Instant, peer: &Peer, request: &Message, code: Code, options: Options, payload: Vec<u8>) {
         let bytes = self.emit_answer(now, peer, request, code, options, payload);
-        self.dedup.set_reply(&(peer.clone(), request.message_id), bytes);
+        self.dedup.set_reply(peer, request.message_id, &bytes);
     }
 
     /// Sends an answer the endpoint chose without remembering it; returns its bytes.
@@ -260,7 +260,7 @@ impl Endpoint {
         }
         if safe {
             self.emit_answer(now, peer, msg, code, options, payload);
-            self.dedup.set_reprocess(&(peer.clone(), msg.message_id));
+            self.dedup.set_reprocess(peer, msg.message_id);
         } else {
             self.answer(now, peer, msg, code, options, payload);
         }
@@ -367,7 +367,7 @@ impl Endpoint {
                 payload,
             };
             let bytes = self.emit(peer, &msg);
-            self.dedup.set_reply(&(peer.clone(), exchange.mid), bytes);
+            self.dedup.set_reply(peer, exchange.mid, &bytes);
             return;
         }
         let mid = self.peers.next_mid(now, peer, &mut self.rng);
@@ -381,7 +381,7 @@ impl Endpoint {
             self.send_con(now, peer.clone(), &msg, purpose, None);
         } else {
             let bytes = self.emit(peer, &msg);
-            self.dedup.set_reply(&(peer.clone(), exchange.mid), bytes);
+            self.dedup.set_reply(peer, exchange.mid, &bytes);
             if let Some(observer) = self.observers.get_mut(&exchange_key).filter(|_| observing) {
                 observer.sent_non(mid);
             }
@@ -449,7 +449,7 @@ impl Endpoint {
         exchange.acked = true;
         let mid = exchange.mid;
         let bytes = self.emit(&peer, &Message::empty_ack(mid));
-        self.dedup.set_reply(&(peer, mid), bytes);
+        self.dedup.set_reply(&peer, mid, &bytes);
     }
 
     /// The application never answered: forget the request.
