@@ -2,11 +2,9 @@
 //! [`EndpointName`] and by peer (identity for DTLS peers, address for NoSec ones; pitfall 6).
 //!
 //! Kept for every client, so laid out for size: the registrations sit side by side in one
-//! vector, and the indexes hold only their 4-byte position in it. The ID index is ordered (the
-//! directory is listed by ID); the endpoint and peer indexes are hash tables whose entries are
-//! just that position, hashed and compared through the registration it points at.
+//! vector, and each index is a hash table holding only their 4-byte position in it, hashed and
+//! compared through the registration it points at. Listing by ID sorts on demand.
 
-use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::SocketAddr;
 
@@ -21,8 +19,8 @@ use crate::registration::{Registration, RegistrationId};
 pub struct Directory {
     /// Every registration; removal moves the last one into the hole.
     slots: Vec<Registration>,
-    /// Position in `slots` by ID.
-    by_id: BTreeMap<RegistrationId, u32>,
+    /// Positions, hashed by ID.
+    by_id: HashTable<u32>,
     /// Positions, hashed by endpoint name.
     by_endpoint: HashTable<u32>,
     /// Positions of registrations with a DTLS identity, hashed by identity.
@@ -36,6 +34,7 @@ pub struct Directory {
 /// One of the hashed indexes: how its key is read from a registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Index {
+    Id,
     Endpoint,
     Identity,
     Addr,
@@ -52,6 +51,7 @@ impl Index {
     /// The key of `registration` in this index, or `None` when it is not indexed here.
     fn key(self, registration: &Registration) -> Option<Key<'_>> {
         match (self, registration.identity()) {
+            (Self::Id, _) => Some(Key::Text(registration.id.as_str())),
             (Self::Endpoint, _) => Some(Key::Text(registration.endpoint.as_str())),
             (Self::Identity, Some(identity)) => Some(Key::Text(identity)),
             (Self::Addr, None) => Some(Key::Addr(registration.addr)),
@@ -67,6 +67,9 @@ fn peer_key(peer: &Peer) -> (Index, Key<'_>) {
         None => (Index::Addr, Key::Addr(peer.addr)),
     }
 }
+
+/// Every index.
+const INDEXES: [Index; 4] = [Index::Id, Index::Endpoint, Index::Identity, Index::Addr];
 
 /// A position as stored in the indexes (the server caps the directory far below `u32::MAX`).
 fn position(index: usize) -> u32 {
@@ -91,7 +94,7 @@ impl Directory {
 
     /// The registration with `id`.
     pub fn get(&self, id: &RegistrationId) -> Option<&Registration> {
-        self.by_id.get(id).and_then(|&slot| self.slot(slot))
+        self.find(Index::Id, &Key::Text(id.as_str())).and_then(|slot| self.slot(slot))
     }
 
     /// The registration of `endpoint`.
@@ -106,17 +109,19 @@ impl Directory {
         self.slot(slot).filter(|reg| reg.identity() == peer.identity.as_deref())
     }
 
-    /// Every registration, by ID.
+    /// Every registration, by ID (sorted for each call).
     pub fn iter(&self) -> impl Iterator<Item = &Registration> + '_ {
-        self.by_id.values().filter_map(|&slot| self.slot(slot))
+        let mut sorted: Vec<&Registration> = self.slots.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        sorted.into_iter()
     }
 
     /// Inserts `registration`, replacing the one with the same ID if any (an Update). The caller
     /// removes an older registration of the same endpoint first.
     pub fn insert(&mut self, registration: Registration) {
-        let slot = match self.by_id.get(&registration.id) {
-            Some(&slot) => {
-                for index in [Index::Endpoint, Index::Identity, Index::Addr] {
+        let slot = match self.find(Index::Id, &Key::Text(registration.id.as_str())) {
+            Some(slot) => {
+                for index in INDEXES {
                     self.unindex(index, slot);
                 }
                 match self.slots.get_mut(slot as usize) {
@@ -127,29 +132,25 @@ impl Directory {
             }
             None => {
                 let slot = position(self.slots.len());
-                self.by_id.insert(registration.id.clone(), slot);
                 self.slots.push(registration);
                 slot
             }
         };
-        for index in [Index::Endpoint, Index::Identity, Index::Addr] {
+        for index in INDEXES {
             self.index(index, slot);
         }
     }
 
     /// Removes the registration with `id`.
     pub fn remove(&mut self, id: &RegistrationId) -> Option<Registration> {
-        let slot = self.by_id.remove(id)?;
-        for index in [Index::Endpoint, Index::Identity, Index::Addr] {
+        let slot = self.find(Index::Id, &Key::Text(id.as_str()))?;
+        for index in INDEXES {
             self.unindex(index, slot);
         }
         let last = position(self.slots.len().checked_sub(1)?);
         if last != slot {
             // The last registration moves into the hole: its entries follow it.
-            if let Some(moved) = self.slots.last().map(|reg| reg.id.clone()) {
-                self.by_id.insert(moved, slot);
-            }
-            for index in [Index::Endpoint, Index::Identity, Index::Addr] {
+            for index in INDEXES {
                 self.repoint(index, last, slot);
             }
         }
@@ -162,6 +163,7 @@ impl Directory {
 
     fn table(&self, index: Index) -> &HashTable<u32> {
         match index {
+            Index::Id => &self.by_id,
             Index::Endpoint => &self.by_endpoint,
             Index::Identity => &self.by_identity,
             Index::Addr => &self.by_addr,
@@ -171,6 +173,7 @@ impl Directory {
     /// The table of `index` with what hashing its entries needs.
     fn parts(&mut self, index: Index) -> (&mut HashTable<u32>, &[Registration], &RandomState) {
         let table = match index {
+            Index::Id => &mut self.by_id,
             Index::Endpoint => &mut self.by_endpoint,
             Index::Identity => &mut self.by_identity,
             Index::Addr => &mut self.by_addr,
