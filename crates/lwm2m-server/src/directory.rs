@@ -71,6 +71,14 @@ fn peer_key(peer: &Peer) -> (Index, Key<'_>) {
 /// Every index.
 const INDEXES: [Index; 4] = [Index::Id, Index::Endpoint, Index::Identity, Index::Addr];
 
+/// Below this many slots the directory does not bother shrinking.
+const MIN_SHRINK_CAPACITY: usize = 64;
+
+/// The hash of the entry `slot` in `index` when its table grows or shrinks.
+fn rehash(index: Index, slots: &[Registration], hasher: &RandomState, slot: u32) -> u64 {
+    slots.get(slot as usize).and_then(|reg| index.key(reg)).map_or(0, |key| hasher.hash_one(key))
+}
+
 /// A position as stored in the indexes (the server caps the directory far below `u32::MAX`).
 fn position(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
@@ -154,7 +162,23 @@ impl Directory {
                 self.repoint(index, last, slot);
             }
         }
-        ((slot as usize) < self.slots.len()).then(|| self.slots.swap_remove(slot as usize))
+        let removed = ((slot as usize) < self.slots.len()).then(|| self.slots.swap_remove(slot as usize));
+        self.shrink_if_sparse();
+        removed
+    }
+
+    /// Gives memory back once at most a quarter of the room is used (after a crowd has left).
+    fn shrink_if_sparse(&mut self) {
+        let (len, capacity) = (self.slots.len(), self.slots.capacity());
+        if capacity < MIN_SHRINK_CAPACITY || len.saturating_mul(4) > capacity {
+            return;
+        }
+        let keep = len.saturating_mul(2);
+        self.slots.shrink_to(keep);
+        for index in INDEXES {
+            let (table, slots, hasher) = self.parts(index);
+            table.shrink_to(keep, |&slot| rehash(index, slots, hasher, slot));
+        }
     }
 
     fn slot(&self, slot: u32) -> Option<&Registration> {
@@ -198,10 +222,7 @@ impl Directory {
         match table.find_mut(hash, same_key) {
             Some(entry) => *entry = slot,
             None => {
-                let rehash = |&other: &u32| {
-                    slots.get(other as usize).and_then(|reg| index.key(reg)).map_or(0, |key| hasher.hash_one(key))
-                };
-                table.insert_unique(hash, slot, rehash);
+                table.insert_unique(hash, slot, |&other| rehash(index, slots, hasher, other));
             }
         }
     }
@@ -293,6 +314,7 @@ mod tests {
             assert_eq!(dir.by_peer(&peer).unwrap().id.as_str(), id);
         }
         let listed: Vec<&str> = dir.iter().map(|reg| reg.id.as_str()).collect();
+        assert_eq!(listed.len(), 30);
         let mut sorted = listed.clone();
         sorted.sort_unstable();
         assert_eq!(listed, sorted, "listed by id");
@@ -311,6 +333,22 @@ mod tests {
         assert!(dir.by_peer(&udp("192.0.2.1:2")).is_none(), "as before: the address was r2's");
         assert_eq!(dir.by_endpoint(&ep("a")).unwrap().id.as_str(), "r1");
         assert_eq!(dir.len(), 1);
+    }
+
+    #[test]
+    fn a_directory_a_crowd_has_left_gives_its_room_back_and_still_finds_the_rest() {
+        let mut dir = Directory::new();
+        for n in 0..1000 {
+            dir.insert(registration(&format!("r{n}"), &format!("e{n}"), &format!("192.0.2.1:{n}"), None));
+        }
+        for n in 10..1000 {
+            dir.remove(&RegistrationId::from_path_segment(&format!("r{n}")));
+        }
+        assert!(dir.slots.capacity() < 100 && dir.by_addr.capacity() < 100, "{}", dir.slots.capacity());
+        for n in 0..10 {
+            assert_eq!(dir.by_endpoint(&ep(&format!("e{n}"))).unwrap().id.as_str(), format!("r{n}"));
+            assert_eq!(dir.by_peer(&udp(&format!("192.0.2.1:{n}"))).unwrap().id.as_str(), format!("r{n}"));
+        }
     }
 
     #[test]
