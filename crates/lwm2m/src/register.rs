@@ -783,26 +783,18 @@ fn normalise_root(uri: &str) -> Result<Option<Box<str>>, RegisterError> {
 ///
 /// Kept for every registration a server holds, so it is stored flat: one sorted list of objects
 /// and one list of all their instances (object by object, each object's in ascending order)
-/// rather than a map of sets, about 20 bytes per object instead of two B-tree nodes. The lists
-/// are boxed slices (no spare capacity, 16 bytes each); edits rebuild them, which only a client
-/// assembling its own list does.
+/// rather than a map of sets, about 20 bytes per object instead of two B-tree nodes. The two
+/// lists stay vectors (a client adds its instances one by one, thousands for a gateway's
+/// `/25`); the links dropped while parsing, nearly always none, are a boxed slice.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectLinks {
     /// The root or alternate path link, if the client sent one.
     pub root: Option<RootLink>,
     /// By ascending Object ID.
-    objects: Box<[ObjectEntry]>,
+    objects: Vec<ObjectEntry>,
     /// The instances of `objects[0]`, then of `objects[1]` …
-    instances: Box<[u16]>,
+    instances: Vec<u16>,
     ignored: Box<[Path]>,
-}
-
-/// Runs `edit` on the items of `list` as a vector, then boxes them again.
-fn edit_list<T, R>(list: &mut Box<[T]>, edit: impl FnOnce(&mut Vec<T>) -> R) -> R {
-    let mut items = std::mem::take(list).into_vec();
-    let result = edit(&mut items);
-    *list = items.into_boxed_slice();
-    result
 }
 
 impl ObjectLinks {
@@ -886,15 +878,13 @@ impl ObjectLinks {
         }
         // Collected in ordered sets first (a payload may list its links in any order), then
         // laid out flat.
-        let mut objects = Vec::with_capacity(listed.len());
-        let mut all_instances = Vec::with_capacity(listed.values().map(|(_, instances)| instances.len()).sum());
+        out.objects.reserve_exact(listed.len());
+        out.instances.reserve_exact(listed.values().map(|(_, instances)| instances.len()).sum());
         for (id, (version, instances)) in listed {
             let count = u32::try_from(instances.len()).unwrap_or(u32::MAX);
-            objects.push(ObjectEntry { id, version, count });
-            all_instances.extend(instances);
+            out.objects.push(ObjectEntry { id, version, count });
+            out.instances.extend(instances);
         }
-        out.objects = objects.into_boxed_slice();
-        out.instances = all_instances.into_boxed_slice();
         out.ignored = ignored.into_boxed_slice();
         Ok(out)
     }
@@ -904,9 +894,7 @@ impl ObjectLinks {
         match self.objects.binary_search_by_key(&object, |e| e.id) {
             Ok(index) => index,
             Err(index) => {
-                edit_list(&mut self.objects, |objects| {
-                    objects.insert(index, ObjectEntry { id: object, version: None, count: 0 });
-                });
+                self.objects.insert(index, ObjectEntry { id: object, version: None, count: 0 });
                 index
             }
         }
@@ -930,7 +918,7 @@ impl ObjectLinks {
         match self.instances_of(index).binary_search(&instance) {
             Ok(_) => false,
             Err(at) => {
-                edit_list(&mut self.instances, |instances| instances.insert(start + at, instance));
+                self.instances.insert(start + at, instance);
                 if let Some(entry) = self.objects.get_mut(index) {
                     entry.count += 1;
                 }
@@ -959,8 +947,8 @@ impl ObjectLinks {
     pub fn remove_object(&mut self, object: u16) -> bool {
         let Ok(index) = self.objects.binary_search_by_key(&object, |e| e.id) else { return false };
         let start = self.start(index);
-        let count = edit_list(&mut self.objects, |objects| objects.remove(index).count as usize);
-        edit_list(&mut self.instances, |instances| instances.drain(start..start + count).for_each(drop));
+        let count = self.objects.remove(index).count as usize;
+        self.instances.drain(start..start + count);
         true
     }
 
@@ -1078,8 +1066,8 @@ mod tests {
     }
 
     #[test]
-    fn an_object_list_with_a_root_link_is_88_bytes_and_edits_keep_it_sorted() {
-        assert_eq!(std::mem::size_of::<ObjectLinks>(), 88);
+    fn an_object_list_with_a_root_link_is_104_bytes_and_edits_keep_it_sorted() {
+        assert_eq!(std::mem::size_of::<ObjectLinks>(), 104);
         let mut links = ObjectLinks::parse(r#"</>;rt="oma.lwm2m";ct="110 60",</3/0>,</1/0>,</1/1>"#).unwrap();
         assert_eq!((links.content_formats(), links.alternate_path()), (&[110, 60][..], None));
         links.add_instance(1, 5).add_instance(2, 0).add_object(0, None);
