@@ -593,7 +593,7 @@ impl Gateway {
             binding: registration.binding.clone(),
             queue_mode: registration.queue_mode,
             version: registration.version,
-            address: registration.peer.addr,
+            address: registration.addr,
             gateway_instance: known.map(|d| d.instance),
         };
         let added = objects::lock(&self.inventory).entries.insert(id, entry).is_none();

@@ -25,6 +25,12 @@ impl<T> QueueState<T> {
         Self { awake_until: Some(until), queued: VecDeque::new(), in_flight: None }
     }
 
+    /// Until when the client listens (the instant its sleep timer is armed at); `None` while
+    /// asleep.
+    pub(crate) fn awake_until(&self) -> Option<Instant> {
+        self.awake_until
+    }
+
     /// Whether the client listens at `now`.
     pub(crate) fn is_awake(&self, now: Instant) -> bool {
         self.awake_until.is_some_and(|until| now < until)

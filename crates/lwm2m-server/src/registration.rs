@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coap::{Code, ContentFormat, Peer};
@@ -17,35 +18,42 @@ use crate::security::SecurityError;
 const ID_ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Length of a registration ID.
 const ID_LEN: usize = 10;
+const _: () = assert!(ID_LEN <= INLINE_ID_LEN);
 
 /// The short random ID of a registration, the last segment of its Location-Path `rd/<id>`.
 ///
-/// Kept in several indexes per registration (directory, timers, queues), so an ID of up to
-/// [`INLINE_ID_LEN`] bytes (every ID this server makes) is stored inline rather than as a heap
-/// string; compared, ordered and hashed as its text.
+/// Kept in several indexes per registration (directory, timers, queues), so it is 16 bytes: an
+/// ID of up to [`INLINE_ID_LEN`] bytes (every ID this server makes) is stored inline, a longer
+/// one (only ever a lookup key taken from a request, or a restored ID) behind one thin pointer.
+/// Compared, ordered and hashed as its text.
 #[derive(Clone)]
 pub struct RegistrationId(IdRepr);
 
 /// Longest ID stored inline.
-const INLINE_ID_LEN: usize = 22;
+const INLINE_ID_LEN: usize = 14;
 
 #[derive(Clone)]
 enum IdRepr {
-    Inline { len: u8, bytes: [u8; INLINE_ID_LEN] },
-    Heap(Box<str>),
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_ID_LEN],
+    },
+    // Boxed twice so that the variant is one thin pointer and the whole ID stays 16 bytes.
+    #[allow(clippy::redundant_allocation)]
+    Heap(Box<Box<str>>),
 }
 
 impl RegistrationId {
     /// A fresh random ID (letters first so it never reads as a number).
     pub(crate) fn random(rng: &mut impl Rng) -> Self {
-        let mut id = String::with_capacity(ID_LEN);
-        for index in 0..ID_LEN {
+        let mut bytes = [0u8; INLINE_ID_LEN];
+        for (index, byte) in bytes.iter_mut().take(ID_LEN).enumerate() {
             // The first character is a letter (the alphabet's first 49 entries).
             let bound = if index == 0 { 49 } else { ID_ALPHABET.len() };
             let pick = rng.random_range(0..bound);
-            id.push(char::from(ID_ALPHABET.get(pick).copied().unwrap_or(b'a')));
+            *byte = ID_ALPHABET.get(pick).copied().unwrap_or(b'a');
         }
-        Self::from_path_segment(&id)
+        Self(IdRepr::Inline { len: ID_LEN as u8, bytes })
     }
 
     /// Wraps an ID taken from a Uri-Path (`/rd/<id>`); any text is a candidate for lookup.
@@ -56,7 +64,7 @@ impl RegistrationId {
                 prefix.copy_from_slice(segment.as_bytes());
                 Self(IdRepr::Inline { len, bytes })
             }
-            _ => Self(IdRepr::Heap(segment.into())),
+            _ => Self(IdRepr::Heap(Box::new(segment.into()))),
         }
     }
 
@@ -64,7 +72,7 @@ impl RegistrationId {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             IdRepr::Inline { len, bytes } => {
-                // Always a whole string copied in by `from_path_segment`.
+                // Always a whole string copied in by `from_path_segment`, or ASCII from `random`.
                 bytes.get(..usize::from(*len)).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
             }
             IdRepr::Heap(text) => text,
@@ -111,14 +119,18 @@ impl fmt::Display for RegistrationId {
 }
 
 /// The server-side record of a registered LwM2M client.
+///
+/// One is kept per registration for as long as it lives, so what most clients never send (a
+/// DTLS identity, `sms`, unknown parameters) lives in one optional box, read through
+/// [`identity`](Self::identity), [`sms`](Self::sms) and [`additional`](Self::additional).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
     /// `/rd/<id>`.
     pub id: RegistrationId,
     /// `ep`.
     pub endpoint: EndpointName,
-    /// Where the client talks from, with its authenticated identity (updated by Update).
-    pub peer: Peer,
+    /// Where the client talks from (updated by Update); see [`peer`](Self::peer).
+    pub addr: SocketAddr,
     /// `lwm2m`.
     pub version: Version,
     /// `lt` in seconds; 0 means the registration never expires.
@@ -127,47 +139,112 @@ pub struct Registration {
     pub binding: Binding,
     /// Queue mode (`Q`, or `b=UQ` for 1.0).
     pub queue_mode: bool,
-    /// `sms`.
-    pub sms: Option<String>,
-    /// Parameters the server does not know, as given.
-    pub additional: BTreeMap<String, Option<String>>,
     /// The object list (root link, objects, instances, versions).
     pub objects: ObjectLinks,
     /// When the Register arrived.
     pub registered_at: Instant,
     /// When the last Register or Update arrived.
     pub updated_at: Instant,
+    /// The identity, `sms` and unknown parameters; `None` when there is none of them.
+    rare: Option<Box<Rare>>,
 }
 
+/// What few registrations carry.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Rare {
+    identity: Option<String>,
+    sms: Option<String>,
+    additional: BTreeMap<String, Option<String>>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.identity.is_none() && self.sms.is_none() && self.additional.is_empty()
+    }
+}
+
+/// The parameters of a registration without any: what [`Registration::additional`] lends.
+static NO_ADDITIONAL: BTreeMap<String, Option<String>> = BTreeMap::new();
+
 impl Registration {
-    /// A registration from a Register's parameters and payload.
-    pub(crate) fn new(
-        id: RegistrationId,
-        peer: Peer,
-        params: RegisterParams,
-        objects: ObjectLinks,
-        now: Instant,
-    ) -> Self {
-        Self {
+    /// A registration from a Register's parameters and payload, registered and updated `now`.
+    /// `params.profile_id` is not kept.
+    pub fn new(id: RegistrationId, peer: Peer, params: RegisterParams, objects: ObjectLinks, now: Instant) -> Self {
+        let mut registration = Self {
             id,
             lifetime: params.effective_lifetime(),
             version: params.effective_version(),
             binding: params.binding.unwrap_or_else(Binding::udp),
             queue_mode: params.queue_mode,
-            sms: params.sms,
-            additional: params.additional,
             endpoint: params.endpoint,
-            peer,
+            addr: peer.addr,
             objects,
             registered_at: now,
             updated_at: now,
+            rare: None,
+        };
+        registration.edit_rare(|rare| {
+            rare.identity = peer.identity;
+            rare.sms = params.sms;
+            rare.additional = params.additional;
+        });
+        registration
+    }
+
+    /// Changes the rarely set fields, keeping the box only while one of them is set.
+    fn edit_rare(&mut self, edit: impl FnOnce(&mut Rare)) {
+        let mut rare = self.rare.take().unwrap_or_default();
+        edit(&mut rare);
+        if !rare.is_empty() {
+            self.rare = Some(rare);
         }
+    }
+
+    /// Where the client talks from, with its authenticated identity (a new value each call).
+    pub fn peer(&self) -> Peer {
+        Peer { addr: self.addr, identity: self.identity().map(str::to_owned) }
+    }
+
+    /// The identity the client authenticated with over DTLS; `None` for NoSec.
+    pub fn identity(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|rare| rare.identity.as_deref())
+    }
+
+    /// Whether `peer` is where this registration's client talks from, with the same identity.
+    pub fn is_peer(&self, peer: &Peer) -> bool {
+        self.addr == peer.addr && self.identity() == peer.identity.as_deref()
+    }
+
+    /// Sets the address and identity the client talks from.
+    pub fn set_peer(&mut self, peer: Peer) {
+        self.addr = peer.addr;
+        self.edit_rare(|rare| rare.identity = peer.identity);
+    }
+
+    /// `sms`.
+    pub fn sms(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|rare| rare.sms.as_deref())
+    }
+
+    /// Sets `sms`.
+    pub fn set_sms(&mut self, sms: Option<String>) {
+        self.edit_rare(|rare| rare.sms = sms);
+    }
+
+    /// Parameters the server does not know, as given.
+    pub fn additional(&self) -> &BTreeMap<String, Option<String>> {
+        self.rare.as_ref().map_or(&NO_ADDITIONAL, |rare| &rare.additional)
+    }
+
+    /// Sets the parameters the server does not know.
+    pub fn set_additional(&mut self, additional: BTreeMap<String, Option<String>>) {
+        self.edit_rare(|rare| rare.additional = additional);
     }
 
     /// This registration after an Update: only what the Update carries changes.
     pub(crate) fn updated(&self, peer: Peer, params: UpdateParams, objects: Option<ObjectLinks>, now: Instant) -> Self {
         let mut next = self.clone();
-        next.peer = peer;
+        next.set_peer(peer);
         if let Some(lifetime) = params.lifetime {
             next.lifetime = lifetime;
         }
@@ -177,10 +254,12 @@ impl Registration {
         if let Some(queue) = params.queue_mode {
             next.queue_mode = queue;
         }
-        if let Some(sms) = params.sms {
-            next.sms = Some(sms);
-        }
-        next.additional.extend(params.additional);
+        next.edit_rare(|rare| {
+            if let Some(sms) = params.sms {
+                rare.sms = Some(sms);
+            }
+            rare.additional.extend(params.additional);
+        });
         if let Some(objects) = objects {
             next.objects = objects;
         }
@@ -339,7 +418,7 @@ mod tests {
         assert_eq!(sorted.iter().map(RegistrationId::as_str).collect::<Vec<_>>(), by_text);
         let set: std::collections::HashSet<RegistrationId> = ids.iter().cloned().collect();
         assert!(set.contains(&RegistrationId::from_path_segment(&long)));
-        assert!(std::mem::size_of::<RegistrationId>() <= std::mem::size_of::<String>());
+        assert_eq!(std::mem::size_of::<RegistrationId>(), 16);
     }
 
     #[test]
@@ -360,6 +439,26 @@ mod tests {
         assert_eq!(Code::from(&RegistrationError::from(version)), Code::PRECONDITION_FAILED);
         let missing = RegisterParams::from_query(&["lt=5".into()]).unwrap_err();
         assert_eq!(Code::from(&RegistrationError::from(missing)), Code::BAD_REQUEST);
+    }
+
+    #[test]
+    fn rarely_set_fields_take_no_room_until_set_and_read_back_as_given() {
+        let mut reg = registration(Version::V1_1, "</3/0>");
+        assert!(reg.rare.is_none());
+        assert_eq!((reg.identity(), reg.sms(), reg.additional().len()), (None, None, 0));
+        reg.set_sms(Some("123".into()));
+        reg.set_peer(Peer { addr: "192.0.2.9:1".parse().unwrap(), identity: Some("psk".into()) });
+        let params = UpdateParams::from_query(&["x=1".into(), "flag".into()], Version::V1_1).unwrap();
+        let next = reg.updated(reg.peer(), params, None, reg.updated_at);
+        assert_eq!((next.identity(), next.sms()), (Some("psk"), Some("123")));
+        assert_eq!(next.additional().get("x"), Some(&Some("1".to_owned())));
+        assert_eq!(next.peer(), Peer { addr: "192.0.2.9:1".parse().unwrap(), identity: Some("psk".into()) });
+        assert!(next.is_peer(&next.peer()) && !next.is_peer(&Peer::udp(next.addr)));
+        reg.set_sms(None);
+        reg.set_peer(Peer::udp(reg.addr));
+        assert!(reg.rare.is_none(), "the box goes when nothing is left in it");
+        // One per registration, side by side in the directory.
+        assert!(std::mem::size_of::<Registration>() <= 216, "{}", std::mem::size_of::<Registration>());
     }
 
     #[test]

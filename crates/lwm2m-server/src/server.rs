@@ -43,6 +43,8 @@ struct Pending {
     expect: Expect,
     observe: Option<(Vec<PrefixedPath>, bool)>,
     purpose: Purpose,
+    /// When its [`Timer::RequestTimeout`] fires, once on the wire.
+    timeout_at: Option<Instant>,
 }
 
 /// What goes on the wire.
@@ -78,7 +80,8 @@ pub struct Server {
     directory: Directory,
     queues: BTreeMap<RegistrationId, QueueState<Outgoing>>,
     queued_total: usize,
-    queued_owner: BTreeMap<RequestId, RegistrationId>,
+    /// The registration of each queued request, and when its [`Timer::QueueWait`] fires.
+    queued_owner: BTreeMap<RequestId, (RegistrationId, Instant)>,
     pending: BTreeMap<Token, Pending>,
     observations: BTreeMap<ObservationId, Observation>,
     observation_tokens: BTreeMap<Token, ObservationId>,
@@ -160,7 +163,7 @@ impl Server {
         let secured = self
             .directory
             .by_endpoint(endpoint)
-            .filter(|reg| reg.peer.identity.as_deref().is_some_and(|identity| info.matches(identity)))
+            .filter(|reg| reg.identity().is_some_and(|identity| info.matches(identity)))
             .map(|reg| reg.id.clone());
         if let Some(registration) = secured.and_then(|id| self.discard_registration(&id)) {
             self.events.push_back(ServerEvent::Deregistered { registration });
@@ -264,8 +267,15 @@ impl Server {
             return Err(SendError::TooManyObservations { limit: self.config.max_observations });
         }
         let id = self.next_request_id();
-        let pending =
-            Pending { id, endpoint: endpoint.clone(), registration: registration_id, expect, observe, purpose };
+        let pending = Pending {
+            id,
+            endpoint: endpoint.clone(),
+            registration: registration_id,
+            expect,
+            observe,
+            purpose,
+            timeout_at: None,
+        };
         let timeout = options.timeout.unwrap_or(self.config.request_timeout);
         self.dispatch(now, Outgoing { pending, form, timeout })?;
         if let Purpose::Cancel(observation) = purpose {
@@ -360,8 +370,9 @@ impl Server {
         let id = outgoing.pending.id;
         queue.push(outgoing);
         self.queued_total += 1;
-        self.queued_owner.insert(id, registration);
-        self.deadlines.set(Timer::QueueWait(id), deadline_after(now, self.config.max_queue_wait));
+        let wait_until = deadline_after(now, self.config.max_queue_wait);
+        self.queued_owner.insert(id, (registration, wait_until));
+        self.deadlines.set(Timer::QueueWait(id), wait_until);
         Ok(())
     }
 
@@ -370,7 +381,7 @@ impl Server {
         let peer = self
             .directory
             .get(&outgoing.pending.registration)
-            .map(|reg| reg.peer.clone())
+            .map(Registration::peer)
             .ok_or_else(|| SendError::UnknownEndpoint(outgoing.pending.endpoint.to_string()))?;
         let token = match outgoing.form {
             Form::Request(request) => self.endpoint.send_request(now, peer, request, Reliability::Confirmable)?,
@@ -379,8 +390,9 @@ impl Server {
                 token
             }
         };
-        self.deadlines.set(Timer::RequestTimeout(token), deadline_after(now, outgoing.timeout));
-        self.pending.insert(token, outgoing.pending);
+        let timeout_at = deadline_after(now, outgoing.timeout);
+        self.deadlines.set(Timer::RequestTimeout(token), timeout_at);
+        self.pending.insert(token, Pending { timeout_at: Some(timeout_at), ..outgoing.pending });
         Ok(token)
     }
 
@@ -390,8 +402,7 @@ impl Server {
             let Some(queue) = self.queues.get_mut(registration) else { return };
             let Some(outgoing) = queue.next_ready(now) else { return };
             self.queued_total = self.queued_total.saturating_sub(1);
-            self.queued_owner.remove(&outgoing.pending.id);
-            self.deadlines.remove(&Timer::QueueWait(outgoing.pending.id));
+            self.unqueue(outgoing.pending.id);
             let pending = outgoing.pending.clone();
             let cancel_token = match &outgoing.form {
                 Form::Cancel(token) => Some(*token),
@@ -414,6 +425,22 @@ impl Server {
         }
     }
 
+    /// Forgets that request `id` waits in a queue, with its [`Timer::QueueWait`].
+    fn unqueue(&mut self, id: RequestId) {
+        if let Some((_, wait_until)) = self.queued_owner.remove(&id) {
+            self.deadlines.remove(Timer::QueueWait(id), wait_until);
+        }
+    }
+
+    /// Takes the pending request of `token`, with its [`Timer::RequestTimeout`].
+    fn take_pending(&mut self, token: Token) -> Option<Pending> {
+        let pending = self.pending.remove(&token)?;
+        if let Some(at) = pending.timeout_at {
+            self.deadlines.remove(Timer::RequestTimeout(token), at);
+        }
+        Some(pending)
+    }
+
     /// Reports a failed request to whoever waits for it.
     fn fail(&mut self, pending: &Pending, failure: RequestFailure) {
         match pending.purpose {
@@ -432,8 +459,9 @@ impl Server {
     fn wake(&mut self, now: Instant, registration: &RegistrationId) {
         let until = deadline_after(now, self.config.awake_time);
         let Some(queue) = self.queues.get_mut(registration) else { return };
+        let armed = queue.awake_until();
         let was_asleep = queue.wake(now, until);
-        self.deadlines.set(Timer::Sleep(registration.clone()), until);
+        self.deadlines.reset(Timer::Sleep(registration.clone()), armed, Some(until));
         if was_asleep {
             if let Some(reg) = self.directory.get(registration) {
                 self.events.push_back(ServerEvent::Awake { endpoint: reg.endpoint.clone() });
@@ -543,23 +571,21 @@ impl Server {
     /// Puts a registration into the directory and arms its timers.
     fn install(&mut self, now: Instant, registration: Registration) {
         let id = registration.id.clone();
-        match registration.expires_at(self.config.lifetime_grace) {
-            Some(at) => self.deadlines.set(Timer::Expiry(id.clone()), at),
-            None => self.deadlines.remove(&Timer::Expiry(id.clone())),
-        }
+        let grace = self.config.lifetime_grace;
+        let armed = self.directory.get(&id).and_then(|previous| previous.expires_at(grace));
+        self.deadlines.reset(Timer::Expiry(id.clone()), armed, registration.expires_at(grace));
         if registration.queue_mode {
             self.queues
                 .entry(id.clone())
                 .or_insert_with(|| QueueState::awake(deadline_after(now, self.config.awake_time)));
         } else if let Some(mut queue) = self.queues.remove(&id) {
             // Queue mode turned off: everything waiting goes out now.
-            self.deadlines.remove(&Timer::Sleep(id.clone()));
+            self.deadlines.reset(Timer::Sleep(id.clone()), queue.awake_until(), None);
             let waiting = queue.drain();
             self.queued_total = self.queued_total.saturating_sub(waiting.len());
             self.directory.insert(registration);
             for outgoing in waiting {
-                self.queued_owner.remove(&outgoing.pending.id);
-                self.deadlines.remove(&Timer::QueueWait(outgoing.pending.id));
+                self.unqueue(outgoing.pending.id);
                 let pending = outgoing.pending.clone();
                 if let Err(error) = self.transmit(now, outgoing) {
                     self.fail(&pending, RequestFailure::NotSent(error.to_string()));
@@ -593,7 +619,7 @@ impl Server {
         let id = RegistrationId::from_path_segment(id);
         let previous =
             self.directory.get(&id).cloned().ok_or_else(|| RegistrationError::UnknownRegistration(id.to_string()))?;
-        if previous.peer.identity != peer.identity {
+        if previous.identity() != peer.identity.as_deref() {
             return Err(RegistrationError::IdentityMismatch { id });
         }
         let params = UpdateParams::from_query(&request.options.uri_query(), previous.version)?;
@@ -604,8 +630,8 @@ impl Server {
         };
         let registration = previous.updated(peer.clone(), params, objects, now);
         self.install(now, registration.clone());
-        if previous.peer != registration.peer {
-            self.endpoint.set_nstart(&previous.peer, None);
+        if !previous.is_peer(peer) {
+            self.endpoint.set_nstart(&previous.peer(), None);
             self.sync_gateway_nstart(&id);
         }
         self.events.push_back(ServerEvent::Updated { previous, registration });
@@ -616,7 +642,7 @@ impl Server {
         let id = RegistrationId::from_path_segment(id);
         let error = match self.directory.get(&id) {
             None => RegistrationError::UnknownRegistration(id.to_string()),
-            Some(reg) if reg.peer.identity != peer.identity => RegistrationError::IdentityMismatch { id },
+            Some(reg) if reg.identity() != peer.identity.as_deref() => RegistrationError::IdentityMismatch { id },
             Some(_) => {
                 if let Some(registration) = self.discard_registration(&id) {
                     self.events.push_back(ServerEvent::Deregistered { registration });
@@ -657,9 +683,10 @@ impl Server {
     /// so the client's next notification gets RST), requests (failed), End-Devices (removed).
     fn discard_registration(&mut self, id: &RegistrationId) -> Option<Registration> {
         let registration = self.directory.remove(id)?;
-        self.endpoint.set_nstart(&registration.peer, None);
-        self.deadlines.remove(&Timer::Expiry(id.clone()));
-        self.deadlines.remove(&Timer::Sleep(id.clone()));
+        self.endpoint.set_nstart(&registration.peer(), None);
+        self.deadlines.reset(Timer::Expiry(id.clone()), registration.expires_at(self.config.lifetime_grace), None);
+        let sleep_at = self.queues.get(id).and_then(QueueState::awake_until);
+        self.deadlines.reset(Timer::Sleep(id.clone()), sleep_at, None);
         let observations: Vec<ObservationId> =
             self.observations.values().filter(|o| &o.registration == id).map(|o| o.id).collect();
         for observation in observations {
@@ -668,17 +695,15 @@ impl Server {
         let tokens: Vec<Token> =
             self.pending.iter().filter(|(_, p)| &p.registration == id).map(|(token, _)| *token).collect();
         for token in tokens {
-            if let Some(pending) = self.pending.remove(&token) {
+            if let Some(pending) = self.take_pending(token) {
                 self.endpoint.cancel(token);
-                self.deadlines.remove(&Timer::RequestTimeout(token));
                 self.fail(&pending, RequestFailure::RegistrationEnded);
             }
         }
         if let Some(mut queue) = self.queues.remove(id) {
             for outgoing in queue.drain() {
                 self.queued_total = self.queued_total.saturating_sub(1);
-                self.queued_owner.remove(&outgoing.pending.id);
-                self.deadlines.remove(&Timer::QueueWait(outgoing.pending.id));
+                self.unqueue(outgoing.pending.id);
                 if let Form::Cancel(token) = outgoing.form {
                     self.endpoint.cancel(token);
                 }
@@ -724,6 +749,7 @@ impl Server {
             expect: built.expect,
             observe: built.observe,
             purpose: Purpose::Gateway,
+            timeout_at: None,
         };
         let outgoing = Outgoing { pending, form: Form::Request(built.request), timeout: self.config.request_timeout };
         if let Err(error) = self.dispatch(now, outgoing) {
@@ -804,7 +830,7 @@ impl Server {
     /// Lets as many requests be in flight toward a gateway as it has End-Devices, up to
     /// [`ServerConfig::gateway_nstart`] (never fewer than toward any peer).
     fn sync_gateway_nstart(&mut self, registration: &RegistrationId) {
-        let Some(peer) = self.directory.get(registration).map(|r| r.peer.clone()) else { return };
+        let Some(peer) = self.directory.get(registration).map(Registration::peer) else { return };
         let devices = self.end_devices.get(registration).map_or(0, BTreeMap::len);
         let nstart = devices.min(self.config.gateway_nstart).max(self.endpoint.config().nstart);
         if !self.endpoint.set_nstart(&peer, Some(nstart)) {
@@ -819,8 +845,7 @@ impl Server {
     }
 
     fn on_response(&mut self, now: Instant, token: Token, response: Response) {
-        self.deadlines.remove(&Timer::RequestTimeout(token));
-        let Some(pending) = self.pending.remove(&token) else { return };
+        let Some(pending) = self.take_pending(token) else { return };
         self.clear_in_flight(&pending.registration, token);
         let content = response::decode(&pending.expect, &response, &self.registry);
         let mut observation = None;
@@ -923,8 +948,7 @@ impl Server {
     }
 
     fn on_failed(&mut self, now: Instant, token: Token, error: coap::ExchangeError) {
-        self.deadlines.remove(&Timer::RequestTimeout(token));
-        if let Some(pending) = self.pending.remove(&token) {
+        if let Some(pending) = self.take_pending(token) {
             self.clear_in_flight(&pending.registration, token);
             let changed = pending.purpose == Purpose::Gateway && error == coap::ExchangeError::BlockMismatch;
             self.fail(&pending, RequestFailure::Exchange(error));
@@ -943,7 +967,23 @@ impl Server {
         }
     }
 
-    fn on_timer(&mut self, now: Instant, timer: Timer) {
+    /// Whether `timer`, due at `at`, is still armed by its owner (a timer left behind by a
+    /// disarm that missed is dropped rather than acted on).
+    fn is_armed(&self, at: Instant, timer: &Timer) -> bool {
+        let armed = match timer {
+            Timer::Expiry(id) => self.directory.get(id).and_then(|reg| reg.expires_at(self.config.lifetime_grace)),
+            Timer::RequestTimeout(token) => self.pending.get(token).and_then(|pending| pending.timeout_at),
+            Timer::Sleep(id) => self.queues.get(id).and_then(QueueState::awake_until),
+            Timer::QueueWait(request) => self.queued_owner.get(request).map(|(_, wait_until)| *wait_until),
+        };
+        armed == Some(at)
+    }
+
+    fn on_timer(&mut self, now: Instant, at: Instant, timer: Timer) {
+        if !self.is_armed(at, &timer) {
+            tracing::debug!(?timer, "stale timer dropped");
+            return;
+        }
         match timer {
             Timer::Expiry(id) => {
                 if let Some(registration) = self.discard_registration(&id) {
@@ -966,7 +1006,7 @@ impl Server {
                 }
             }
             Timer::QueueWait(request) => {
-                let Some(registration) = self.queued_owner.remove(&request) else { return };
+                let Some((registration, _)) = self.queued_owner.remove(&request) else { return };
                 let taken = self.queues.get_mut(&registration).and_then(|q| q.take(|o| o.pending.id == request));
                 if let Some(outgoing) = taken {
                     self.queued_total = self.queued_total.saturating_sub(1);
@@ -995,8 +1035,8 @@ impl Engine for Server {
     fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         self.process_endpoint_events(now);
-        while let Some(timer) = self.deadlines.pop_due(now) {
-            self.on_timer(now, timer);
+        while let Some((at, timer)) = self.deadlines.pop_due(now) {
+            self.on_timer(now, at, timer);
             self.process_endpoint_events(now);
         }
     }

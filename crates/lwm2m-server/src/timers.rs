@@ -1,6 +1,11 @@
 //! The engine's own deadlines, in one ordered set keyed `(Instant, Timer)`.
+//!
+//! There is no second index by timer: whoever arms a timer keeps its instant (a registration
+//! knows its expiry, a queue its awake window, a pending request its timeout, a queued request
+//! its wait limit) and gives it back to disarm it. A timer that comes due is checked against
+//! its owner's instant before it acts, so a timer left behind can never fire for a newer one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use coap::Token;
@@ -21,25 +26,30 @@ pub(crate) enum Timer {
     QueueWait(RequestId),
 }
 
-/// Deadlines by time, with a reverse index for removal.
+/// Deadlines by time.
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
     by_time: BTreeSet<(Instant, Timer)>,
-    by_timer: BTreeMap<Timer, Instant>,
 }
 
 impl Deadlines {
-    /// Sets (or moves) `timer` to `at`.
+    /// Arms `timer` at `at`. The caller has disarmed the timer's previous instant, if any.
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.remove(&timer);
-        self.by_time.insert((at, timer.clone()));
-        self.by_timer.insert(timer, at);
+        self.by_time.insert((at, timer));
     }
 
-    /// Removes `timer` if set.
-    pub(crate) fn remove(&mut self, timer: &Timer) {
-        if let Some(at) = self.by_timer.remove(timer) {
-            self.by_time.remove(&(at, timer.clone()));
+    /// Disarms `timer` armed at `at`, if it still is.
+    pub(crate) fn remove(&mut self, timer: Timer, at: Instant) {
+        self.by_time.remove(&(at, timer));
+    }
+
+    /// Moves `timer` from `from` (when it may be armed) to `to` (`None`: disarms it).
+    pub(crate) fn reset(&mut self, timer: Timer, from: Option<Instant>, to: Option<Instant>) {
+        if let Some(from) = from {
+            self.by_time.remove(&(from, timer.clone()));
+        }
+        if let Some(to) = to {
+            self.by_time.insert((to, timer));
         }
     }
 
@@ -48,15 +58,13 @@ impl Deadlines {
         self.by_time.first().map(|(at, _)| *at)
     }
 
-    /// Takes the earliest timer due at `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+    /// Takes the earliest timer due at `now`, with the instant it was armed at.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, Timer)> {
         let (at, _) = self.by_time.first()?;
         if *at > now {
             return None;
         }
-        let (_, timer) = self.by_time.pop_first()?;
-        self.by_timer.remove(&timer);
-        Some(timer)
+        self.by_time.pop_first()
     }
 }
 
@@ -69,15 +77,29 @@ mod tests {
     #[test]
     fn due_timers_come_out_in_time_order_and_moved_ones_once() {
         let t0 = Instant::now();
+        let (t1, t5, t9) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(5), t0 + Duration::from_secs(9));
         let mut d = Deadlines::default();
-        d.set(Timer::QueueWait(RequestId(2)), t0 + Duration::from_secs(5));
-        d.set(Timer::QueueWait(RequestId(1)), t0 + Duration::from_secs(9));
-        d.set(Timer::QueueWait(RequestId(1)), t0 + Duration::from_secs(1));
-        assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
+        d.set(Timer::QueueWait(RequestId(2)), t5);
+        d.set(Timer::QueueWait(RequestId(1)), t9);
+        d.reset(Timer::QueueWait(RequestId(1)), Some(t9), Some(t1));
+        assert_eq!(d.next(), Some(t1));
         assert_eq!(d.pop_due(t0), None);
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(d.pop_due(later), Some(Timer::QueueWait(RequestId(1))));
-        assert_eq!(d.pop_due(later), Some(Timer::QueueWait(RequestId(2))));
+        assert_eq!(d.pop_due(later), Some((t1, Timer::QueueWait(RequestId(1)))));
+        assert_eq!(d.pop_due(later), Some((t5, Timer::QueueWait(RequestId(2)))));
         assert_eq!(d.pop_due(later), None);
+    }
+
+    #[test]
+    fn a_timer_is_disarmed_only_at_the_instant_it_was_armed() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::default();
+        d.set(Timer::QueueWait(RequestId(1)), t0);
+        d.remove(Timer::QueueWait(RequestId(1)), t0 + Duration::from_secs(1));
+        assert_eq!(d.next(), Some(t0));
+        d.reset(Timer::QueueWait(RequestId(1)), Some(t0), None);
+        assert_eq!(d.next(), None);
+        d.reset(Timer::QueueWait(RequestId(1)), Some(t0), Some(t0));
+        assert_eq!(d.next(), Some(t0), "a timer moved to where it was not armed is armed");
     }
 }

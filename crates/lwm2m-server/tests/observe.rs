@@ -134,7 +134,7 @@ fn a_dtls_peer_that_moved_is_reached_at_its_new_address_after_update() {
     let moved = w.secured_client("id-1");
     assert_eq!(w.request(moved, coap::Request::post(&format!("/rd/{id}"))).code, Code::CHANGED);
     let moved_addr = w.sim.addr(moved);
-    assert_eq!(w.server().registration(&ep("dev1")).unwrap().peer.addr, moved_addr);
+    assert_eq!(w.server().registration(&ep("dev1")).unwrap().addr, moved_addr);
     let now = w.now();
     let read = DmRequest::Read { path: path("/3/0/0"), format: None };
     w.server().send(now, &ep("dev1"), read, RequestOptions::default()).unwrap();

@@ -21,10 +21,10 @@ fn register_answers_2_01_with_location_path_rd_id_and_records_the_parameters() {
     assert_eq!(reg.version, Version::V1_1);
     assert_eq!(reg.binding, Binding::udp());
     assert!(reg.queue_mode);
-    assert_eq!(reg.sms.as_deref(), Some("123"));
+    assert_eq!(reg.sms(), Some("123"));
     assert_eq!(reg.content_formats(), vec![ContentFormat::SENML_JSON]);
     assert!(reg.objects.has_object(3));
-    assert_eq!(reg.peer.addr, w.sim.addr(c));
+    assert_eq!(reg.addr, w.sim.addr(c));
     assert!(
         matches!(&w.events()[..], [ServerEvent::Registered { registration, replaced: None }] if registration == &reg)
     );

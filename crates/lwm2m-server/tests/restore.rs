@@ -1,28 +1,24 @@
 //! `Server::restore_registration`: a registration kept by the application across a restart
 //! comes back with its ID and lifetime, and expires on time.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use coap::{Engine, Peer};
-use lwm2m::{Binding, EndpointName, ObjectLinks, Registry, Version};
+use lwm2m::{Binding, EndpointName, ObjectLinks, RegisterParams, Registry, Version};
 use lwm2m_server::{Registration, RegistrationError, RegistrationId, Server, ServerConfig, ServerEvent};
 
 fn registration(endpoint: &str, id: &str, updated_at: Instant) -> Registration {
-    Registration {
-        id: RegistrationId::from_path_segment(id),
-        endpoint: EndpointName::new(endpoint).unwrap(),
-        peer: Peer::udp("192.0.2.7:5683".parse().unwrap()),
-        version: Version::V1_1,
-        lifetime: 60,
-        binding: Binding::udp(),
-        queue_mode: false,
-        sms: None,
-        additional: BTreeMap::new(),
-        objects: ObjectLinks::parse("</3/0>").unwrap(),
-        registered_at: updated_at,
+    let mut params = RegisterParams::new(EndpointName::new(endpoint).unwrap());
+    params.lifetime = Some(60);
+    params.lwm2m_version = Some(Version::V1_1);
+    params.binding = Some(Binding::udp());
+    Registration::new(
+        RegistrationId::from_path_segment(id),
+        Peer::udp("192.0.2.7:5683".parse().unwrap()),
+        params,
+        ObjectLinks::parse("</3/0>").unwrap(),
         updated_at,
-    }
+    )
 }
 
 #[test]

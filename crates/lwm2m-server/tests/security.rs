@@ -63,7 +63,7 @@ fn a_1_1_client_may_leave_out_ep_when_its_identity_names_it() {
     let a = w.secured_client("id-a");
     assert_eq!(w.register(a, &["lt=300", "lwm2m=1.1"], "</3/0>").0, Code::CREATED);
     assert!(matches!(&w.events()[..], [ServerEvent::Registered { registration, .. }]
-        if registration.endpoint == ep("dev-a") && registration.peer.identity.as_deref() == Some("id-a")));
+        if registration.endpoint == ep("dev-a") && registration.identity() == Some("id-a")));
 }
 
 #[test]

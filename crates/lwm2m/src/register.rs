@@ -701,35 +701,51 @@ struct ObjectEntry {
 }
 
 /// The LwM2M root or alternate path a client registered (`</>;rt="oma.lwm2m";ct=110`).
+///
+/// Kept in every registration a server holds: `/` takes no allocation, and the lists are boxed
+/// slices (no spare capacity).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootLink {
-    /// `/` or an alternate path such as `/lwm2m`, without trailing slash.
-    pub path: String,
+    /// An alternate path such as `/lwm2m`, without trailing slash; `None` for `/`.
+    alternate: Option<Box<str>>,
     /// Whether the link carried `rt="oma.lwm2m"` (a bare `</>` does not).
     pub lwm2m_rt: bool,
     /// Content formats listed in `ct`, in the order given.
-    pub content_formats: Vec<u16>,
+    content_formats: Box<[u16]>,
 }
 
 impl RootLink {
     /// The plain root `</>;rt="oma.lwm2m"` with content formats.
     pub fn root(content_formats: Vec<u16>) -> Self {
-        Self { path: "/".to_owned(), lwm2m_rt: true, content_formats }
+        Self { alternate: None, lwm2m_rt: true, content_formats: content_formats.into_boxed_slice() }
     }
 
     /// An alternate path such as `/lwm2m`; segments may not be numeric.
     pub fn alternate(path: &str, content_formats: Vec<u16>) -> Result<Self, RegisterError> {
-        let path = normalise_root(path)?;
-        Ok(Self { path, lwm2m_rt: true, content_formats })
+        Ok(Self {
+            alternate: normalise_root(path)?,
+            lwm2m_rt: true,
+            content_formats: content_formats.into_boxed_slice(),
+        })
+    }
+
+    /// `/` or the alternate path such as `/lwm2m`, without trailing slash.
+    pub fn path(&self) -> &str {
+        self.alternate.as_deref().unwrap_or("/")
+    }
+
+    /// Content formats listed in `ct`, in the order given.
+    pub fn content_formats(&self) -> &[u16] {
+        &self.content_formats
     }
 
     /// Whether this is an alternate path rather than `/`.
     pub fn is_alternate(&self) -> bool {
-        self.path != "/"
+        self.alternate.is_some()
     }
 
     fn to_link(&self) -> Link {
-        let mut link = Link::new(self.path.clone());
+        let mut link = Link::new(self.path());
         if self.lwm2m_rt {
             link = link.with("rt", "oma.lwm2m");
         }
@@ -741,11 +757,11 @@ impl RootLink {
     }
 }
 
-/// Checks an alternate path and strips one trailing slash: `/lwm2m/` is `/lwm2m`.
-fn normalise_root(uri: &str) -> Result<String, RegisterError> {
+/// Checks an alternate path and strips one trailing slash: `/lwm2m/` is `/lwm2m`; `/` is `None`.
+fn normalise_root(uri: &str) -> Result<Option<Box<str>>, RegisterError> {
     let invalid = |reason| RegisterError::InvalidLink { uri: cut(uri), reason };
     if uri == "/" {
-        return Ok("/".to_owned());
+        return Ok(None);
     }
     let trimmed = uri.strip_suffix('/').unwrap_or(uri);
     let rest = trimmed.strip_prefix('/').ok_or(invalid("is not an absolute path"))?;
@@ -760,14 +776,16 @@ fn normalise_root(uri: &str) -> Result<String, RegisterError> {
             return Err(invalid("is an alternate path with a character not allowed in a path segment"));
         }
     }
-    Ok(trimmed.to_owned())
+    Ok(Some(trimmed.into()))
 }
 
 /// The LwM2M view of a Register/Update payload.
 ///
 /// Kept for every registration a server holds, so it is stored flat: one sorted list of objects
 /// and one list of all their instances (object by object, each object's in ascending order)
-/// rather than a map of sets, about 20 bytes per object instead of two B-tree nodes.
+/// rather than a map of sets, about 20 bytes per object instead of two B-tree nodes. The two
+/// lists stay vectors (a client adds its instances one by one, thousands for a gateway's
+/// `/25`); the links dropped while parsing, nearly always none, are a boxed slice.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectLinks {
     /// The root or alternate path link, if the client sent one.
@@ -776,7 +794,7 @@ pub struct ObjectLinks {
     objects: Vec<ObjectEntry>,
     /// The instances of `objects[0]`, then of `objects[1]` …
     instances: Vec<u16>,
-    ignored: Vec<Path>,
+    ignored: Box<[Path]>,
 }
 
 impl ObjectLinks {
@@ -806,12 +824,13 @@ impl ObjectLinks {
             let link = links.get(i).ok_or(RegisterError::InvalidLink { uri: String::new(), reason: "is missing" })?;
             let formats = link.content_formats().map_err(RegisterError::Links)?;
             out.root = Some(RootLink {
-                path: normalise_root(&link.uri)?,
+                alternate: normalise_root(&link.uri)?,
                 lwm2m_rt: link.is_lwm2m_root(),
-                content_formats: formats,
+                content_formats: formats.into_boxed_slice(),
             });
         }
-        let root_path = out.root.as_ref().map_or("/", |r| r.path.as_str()).to_owned();
+        let root_path = out.root.as_ref().map_or("/", RootLink::path).to_owned();
+        let mut ignored = Vec::new();
         let mut listed: BTreeMap<u16, (Option<ObjectVersion>, BTreeSet<u16>)> = BTreeMap::new();
         for (i, link) in links.iter().enumerate() {
             if Some(i) == root_index {
@@ -841,7 +860,7 @@ impl ObjectLinks {
                 }
             };
             if NEVER_LISTED.contains(&object) {
-                out.ignored.push(path);
+                ignored.push(path);
                 continue;
             }
             let (listed_version, instances) = listed.entry(object).or_default();
@@ -859,14 +878,14 @@ impl ObjectLinks {
         }
         // Collected in ordered sets first (a payload may list its links in any order), then
         // laid out flat.
+        out.objects.reserve_exact(listed.len());
+        out.instances.reserve_exact(listed.values().map(|(_, instances)| instances.len()).sum());
         for (id, (version, instances)) in listed {
             let count = u32::try_from(instances.len()).unwrap_or(u32::MAX);
             out.objects.push(ObjectEntry { id, version, count });
             out.instances.extend(instances);
         }
-        out.objects.shrink_to_fit();
-        out.instances.shrink_to_fit();
-        out.ignored.shrink_to_fit();
+        out.ignored = ignored.into_boxed_slice();
         Ok(out)
     }
 
@@ -937,7 +956,7 @@ impl ObjectLinks {
     /// Objects value (Gateway TS §6: "same CoreLnk format as Registration Interface", no prefix).
     #[must_use]
     pub fn without_root(&self) -> Self {
-        Self { root: None, objects: self.objects.clone(), instances: self.instances.clone(), ignored: Vec::new() }
+        Self { root: None, objects: self.objects.clone(), instances: self.instances.clone(), ignored: Box::default() }
     }
 
     /// The objects listed, by ascending Object ID.
@@ -980,12 +999,12 @@ impl ObjectLinks {
 
     /// The content formats the root link lists (empty without one).
     pub fn content_formats(&self) -> &[u16] {
-        self.root.as_ref().map_or(&[], |r| r.content_formats.as_slice())
+        self.root.as_ref().map_or(&[], RootLink::content_formats)
     }
 
     /// The alternate path, if the client registered one other than `/`.
     pub fn alternate_path(&self) -> Option<&str> {
-        self.root.as_ref().filter(|r| r.is_alternate()).map(|r| r.path.as_str())
+        self.root.as_ref().and_then(|r| r.alternate.as_deref())
     }
 
     /// The links a client sends: the root link if any, then per object (by ID) the object link
@@ -1044,6 +1063,20 @@ mod tests {
         for bad in ["2", "2.", ".0", "2.0.1", "a.b", "+1.0", "1.000000"] {
             assert!(bad.parse::<ObjectVersion>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_object_list_with_a_root_link_is_104_bytes_and_edits_keep_it_sorted() {
+        assert_eq!(std::mem::size_of::<ObjectLinks>(), 104);
+        let mut links = ObjectLinks::parse(r#"</>;rt="oma.lwm2m";ct="110 60",</3/0>,</1/0>,</1/1>"#).unwrap();
+        assert_eq!((links.content_formats(), links.alternate_path()), (&[110, 60][..], None));
+        links.add_instance(1, 5).add_instance(2, 0).add_object(0, None);
+        assert!(links.remove_object(3) && !links.remove_object(3));
+        let listed: Vec<(u16, Vec<u16>)> = links.objects().map(|(id, info)| (id, info.instances.to_vec())).collect();
+        assert_eq!(listed, [(0, vec![]), (1, vec![0, 1, 5]), (2, vec![0])]);
+        let alternate = RootLink::alternate("/lwm2m/", vec![]).unwrap();
+        assert_eq!((alternate.path(), alternate.is_alternate()), ("/lwm2m", true));
+        assert_eq!(RootLink::root(vec![]).path(), "/");
     }
 
     #[test]

@@ -100,8 +100,8 @@ pub(crate) fn registration(reg: &Registration, awake: bool) -> Json {
     map.insert("registrationId".into(), json!(reg.id.as_str()));
     map.insert("registrationDate".into(), json!(wall_ms(reg.registered_at)));
     map.insert("lastUpdate".into(), json!(wall_ms(reg.updated_at)));
-    map.insert("address".into(), json!(reg.peer.addr.to_string()));
-    if let Some(sms) = &reg.sms {
+    map.insert("address".into(), json!(reg.addr.to_string()));
+    if let Some(sms) = reg.sms() {
         map.insert("smsNumber".into(), json!(sms));
     }
     map.insert("lwM2mVersion".into(), json!(reg.version.to_string()));
@@ -109,9 +109,9 @@ pub(crate) fn registration(reg: &Registration, awake: bool) -> Json {
     map.insert("bindingMode".into(), json!(reg.binding.to_string()));
     map.insert("rootPath".into(), json!(reg.alternate_path().map_or_else(|| "/".to_owned(), |p| format!("{p}/"))));
     map.insert("objectLinks".into(), links(&reg.objects.to_links()));
-    map.insert("secure".into(), json!(reg.peer.identity.is_some()));
+    map.insert("secure".into(), json!(reg.identity().is_some()));
     let additional: Map<String, Json> =
-        reg.additional.iter().map(|(k, v)| (k.clone(), json!(v.clone().unwrap_or_default()))).collect();
+        reg.additional().iter().map(|(k, v)| (k.clone(), json!(v.clone().unwrap_or_default()))).collect();
     map.insert("additionalRegistrationAttributes".into(), Json::Object(additional));
     map.insert("queuemode".into(), json!(reg.queue_mode));
     map.insert("availableInstances".into(), available_instances(&reg.objects));
@@ -132,13 +132,13 @@ pub(crate) fn end_device(device: &EndDevice, gateway: &Registration) -> Json {
     map.insert("registrationId".into(), json!(format!("{}/{}", gateway.id, device.prefix.as_str())));
     map.insert("registrationDate".into(), json!(wall_ms(gateway.registered_at)));
     map.insert("lastUpdate".into(), json!(wall_ms(gateway.updated_at)));
-    map.insert("address".into(), json!(gateway.peer.addr.to_string()));
+    map.insert("address".into(), json!(gateway.addr.to_string()));
     map.insert("lwM2mVersion".into(), json!(gateway.version.to_string()));
     map.insert("lifetime".into(), json!(gateway.lifetime));
     map.insert("bindingMode".into(), json!(gateway.binding.to_string()));
     map.insert("rootPath".into(), json!(format!("/{}/", device.prefix.as_str())));
     map.insert("objectLinks".into(), links(&device.objects.to_links()));
-    map.insert("secure".into(), json!(gateway.peer.identity.is_some()));
+    map.insert("secure".into(), json!(gateway.identity().is_some()));
     map.insert(
         "additionalRegistrationAttributes".into(),
         json!({"gateway": gateway.endpoint.as_str(), "prefix": device.prefix.as_str()}),
@@ -154,7 +154,7 @@ pub(crate) fn end_device(device: &EndDevice, gateway: &Registration) -> Json {
 pub(crate) fn update(previous: &Registration, next: &Registration) -> Json {
     let mut map = Map::new();
     map.insert("registrationId".into(), json!(next.id.as_str()));
-    map.insert("address".into(), json!(next.peer.addr.to_string()));
+    map.insert("address".into(), json!(next.addr.to_string()));
     if previous.lifetime != next.lifetime {
         map.insert("lifeTimeInSec".into(), json!(next.lifetime));
     }
@@ -164,8 +164,8 @@ pub(crate) fn update(previous: &Registration, next: &Registration) -> Json {
     if previous.objects != next.objects {
         map.insert("objectLinks".into(), links(&next.objects.to_links()));
     }
-    if previous.sms != next.sms {
-        map.insert("smsNumber".into(), json!(next.sms));
+    if previous.sms() != next.sms() {
+        map.insert("smsNumber".into(), json!(next.sms()));
     }
     Json::Object(map)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coap::{Engine, Peer, Transmit};
 use lwm2m::format::link;
-use lwm2m::{Binding, EndpointName, ObjectLinks, Path, Version};
+use lwm2m::{Binding, EndpointName, ObjectLinks, Path, RegisterParams, Version};
 use lwm2m_server::{DmResponse, Registration, RegistrationId, RequestFailure, RequestId, Server, ServerEvent};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -279,14 +279,14 @@ fn to_stored(face: &str, registration: &Registration) -> StoredRegistration {
         face: face.to_owned(),
         id: registration.id.to_string(),
         endpoint: registration.endpoint.to_string(),
-        address: registration.peer.addr.to_string(),
-        identity: registration.peer.identity.clone(),
+        address: registration.addr.to_string(),
+        identity: registration.identity().map(str::to_owned),
         version: registration.version.to_string(),
         lifetime: registration.lifetime,
         binding: registration.binding.to_string(),
         queue_mode: registration.queue_mode,
-        sms: registration.sms.clone(),
-        additional: registration.additional.clone(),
+        sms: registration.sms().map(str::to_owned),
+        additional: registration.additional().clone(),
         objects: link::encode(&registration.objects.to_links()),
         registered_ms: wall_ms(registration.registered_at),
         updated_ms: wall_ms(registration.updated_at),
@@ -321,20 +321,19 @@ pub(crate) fn from_stored(stored: &StoredRegistration, now: Instant) -> Result<R
     let (binding, _) = Binding::parse(&stored.binding, Version::V1_1).map_err(|_| invalid("binding"))?;
     let objects = ObjectLinks::parse(&stored.objects).map_err(|_| invalid("objects"))?;
     let addr = stored.address.parse().map_err(|_| invalid("address"))?;
-    Ok(Registration {
-        id: RegistrationId::from_path_segment(&stored.id),
-        endpoint,
-        peer: Peer { addr, identity: stored.identity.clone() },
-        version,
-        lifetime: stored.lifetime,
-        binding,
-        queue_mode: stored.queue_mode,
-        sms: stored.sms.clone(),
-        additional: stored.additional.clone(),
-        objects,
-        registered_at: instant_of(stored.registered_ms, now),
-        updated_at: instant_of(stored.updated_ms, now),
-    })
+    let mut params = RegisterParams::new(endpoint);
+    params.lifetime = Some(stored.lifetime);
+    params.lwm2m_version = Some(version);
+    params.binding = Some(binding);
+    params.queue_mode = stored.queue_mode;
+    params.sms = stored.sms.clone();
+    params.additional = stored.additional.clone();
+    let peer = Peer { addr, identity: stored.identity.clone() };
+    let updated_at = instant_of(stored.updated_ms, now);
+    let mut registration =
+        Registration::new(RegistrationId::from_path_segment(&stored.id), peer, params, objects, updated_at);
+    registration.registered_at = instant_of(stored.registered_ms, now);
+    Ok(registration)
 }
 
 #[cfg(test)]
@@ -387,20 +386,17 @@ mod tests {
         let mut face = ServerFace::new(server, "coap", store.clone(), events, None);
         let now = Instant::now();
         let endpoint = EndpointName::new("mover").unwrap();
-        let registration = Registration {
-            id: RegistrationId::from_path_segment("abcDEF2345"),
-            endpoint: endpoint.clone(),
-            peer: Peer::udp("127.0.0.1:5000".parse().unwrap()),
-            version: Version::V1_1,
-            lifetime: 300,
-            binding: Binding::udp(),
-            queue_mode: false,
-            sms: None,
-            additional: BTreeMap::new(),
-            objects: ObjectLinks::parse("</3/0>").unwrap(),
-            registered_at: now,
-            updated_at: now,
-        };
+        let mut params = RegisterParams::new(endpoint.clone());
+        params.lifetime = Some(300);
+        params.lwm2m_version = Some(Version::V1_1);
+        params.binding = Some(Binding::udp());
+        let registration = Registration::new(
+            RegistrationId::from_path_segment("abcDEF2345"),
+            Peer::udp("127.0.0.1:5000".parse().unwrap()),
+            params,
+            ObjectLinks::parse("</3/0>").unwrap(),
+            now,
+        );
         face.server.restore_registration(now, registration.clone()).unwrap();
         face.persist(&registration);
 
