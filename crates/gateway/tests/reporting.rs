@@ -83,7 +83,7 @@ fn a_restarted_gateway_gives_a_known_device_its_persisted_prefix_and_reports_new
     w.wait_north(0, |e| matches!(e, ServerEvent::Registered { .. }));
     w.add_device("sensor-a", 20.0);
     w.add_device("sensor-b", 20.0);
-    let prefix = |w: &World, ep: &str| w.gateway().prefix_of(&lwm2m::EndpointName::new(ep).expect("valid")).cloned();
+    let prefix = |w: &World, ep: &str| w.gateway().prefix_of(&lwm2m::EndpointName::new(ep).expect("valid"));
     assert_eq!(prefix(&w, "sensor-a").map(|p| p.as_str().to_owned()), Some("d7".to_owned()));
     assert_eq!(prefix(&w, "sensor-b").map(|p| p.as_str().to_owned()), Some("d8".to_owned()));
     let events = &w.sim[w.gw].events;

@@ -56,7 +56,7 @@ pub struct Client {
     /// End-Device prefixes whose requests go to the application.
     proxy_prefixes: std::collections::BTreeSet<String>,
     /// The application's own record of its End-Device prefixes, asked besides `proxy_prefixes`.
-    proxy_routes: Option<Box<dyn proxy::ProxyRoutes>>,
+    shared_prefixes: Option<Box<dyn proxy::ProxyPrefixes>>,
     /// Proxied Observe requests (answered or not) whose cancellation the application hears of.
     proxy_observations: std::collections::BTreeSet<(Peer, Token)>,
 }
@@ -76,7 +76,7 @@ impl Client {
             events: VecDeque::new(),
             last_now: now,
             proxy_prefixes: std::collections::BTreeSet::new(),
-            proxy_routes: None,
+            shared_prefixes: None,
             proxy_observations: std::collections::BTreeSet::new(),
         }
     }
@@ -261,19 +261,19 @@ impl Client {
         self.proxy_prefixes.remove(prefix);
     }
 
-    /// Asks `routes` too, for every request, whether its prefix is an End-Device's (besides the
+    /// Asks `prefixes` too, for every request, whether its prefix is an End-Device's (besides the
     /// prefixes of [`Client::set_proxy_prefixes`]): the client then keeps no copy of them.
-    pub fn set_proxy_routes(&mut self, routes: Box<dyn proxy::ProxyRoutes>) {
-        self.proxy_routes = Some(routes);
+    pub fn share_proxy_prefixes(&mut self, prefixes: Box<dyn proxy::ProxyPrefixes>) {
+        self.shared_prefixes = Some(prefixes);
     }
 
     /// Whether `request` is for an End-Device behind the application (see [`crate::proxy`]).
     fn is_proxied(&self, request: &Request) -> bool {
-        if self.proxy_prefixes.is_empty() && self.proxy_routes.is_none() {
+        if self.proxy_prefixes.is_empty() && self.shared_prefixes.is_none() {
             return false;
         }
         proxy::is_proxied(request, |prefix| {
-            self.proxy_prefixes.contains(prefix) || self.proxy_routes.as_ref().is_some_and(|r| r.is_routed(prefix))
+            self.proxy_prefixes.contains(prefix) || self.shared_prefixes.as_ref().is_some_and(|p| p.contains(prefix))
         })
     }
 

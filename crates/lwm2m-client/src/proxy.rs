@@ -3,8 +3,8 @@
 //!
 //! The application registers the End-Device prefixes with
 //! [`Client::set_proxy_prefixes`](crate::Client::set_proxy_prefixes), or, when it keeps its
-//! End-Devices itself, hands the client a [`ProxyRoutes`] to ask with
-//! [`Client::set_proxy_routes`](crate::Client::set_proxy_routes). A request whose first
+//! End-Devices itself, hands the client a [`ProxyPrefixes`] to ask with
+//! [`Client::share_proxy_prefixes`](crate::Client::share_proxy_prefixes). A request whose first
 //! Uri-Path segment is one of them, or a composite request (`FETCH /`, `iPATCH /`) whose SenML
 //! body names one of them, comes out as
 //! [`ClientEvent::ProxyRequest`](crate::ClientEvent::ProxyRequest) with a [`ProxyHandle`]; the
@@ -35,9 +35,9 @@ pub struct ProxyHandle {
 /// Which End-Device prefixes the application serves, asked for every request: for an
 /// application that keeps its End-Devices itself (a gateway with thousands of them) rather than
 /// a copy of each prefix in the client.
-pub trait ProxyRoutes: fmt::Debug + Send {
+pub trait ProxyPrefixes: fmt::Debug + Send {
     /// Whether requests for the End-Device prefix `prefix` go to the application.
-    fn is_routed(&self, prefix: &str) -> bool;
+    fn contains(&self, prefix: &str) -> bool;
 }
 
 /// Whether `request` is for a prefix that `is_prefix` accepts.
