@@ -9,8 +9,10 @@
 //! A gateway serves thousands of End-Devices, so the layout is compact: the records sit in a
 //! slab indexed by their `/33001` instance ID, the lookups by endpoint name, by prefix and by
 //! `/25` instance are lists of those IDs (two bytes per End-Device), and `/25/x/3` is kept as
-//! [`EndDeviceObjects`] words rather than link-format text.
+//! [`EndDeviceObjects`] words rather than link-format text, one copy for all the End-Devices
+//! that list the same objects (End-Devices of one model do).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -25,13 +27,13 @@ const SECURITY_OBJECT: u16 = 0;
 
 /// The `/25/x/3` IoT Device Objects of an End-Device: its registration's objects without the
 /// root link and without the Security object, kept as `u16` words and rendered to CoreLnk text
-/// when read.
+/// when read. Clones share the words.
 ///
 /// Per object, ascending: its ID, the low 16 bits of its instance count, a flags word (bit 0: a
 /// version follows; bit 1: bit 16 of the instance count), the version's major and minor when
 /// flagged, then its instances, ascending.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EndDeviceObjects(Box<[u16]>);
+pub struct EndDeviceObjects(Option<Arc<[u16]>>);
 
 impl EndDeviceObjects {
     /// The objects `links` lists, without root link and without `/0`.
@@ -53,18 +55,18 @@ impl EndDeviceObjects {
             }
             words.extend_from_slice(info.instances);
         }
-        Self(words.into_boxed_slice())
+        Self((!words.is_empty()).then(|| Arc::from(words)))
     }
 
     /// Whether no object is listed.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
     /// The objects as [`ObjectLinks`] (without root link).
     pub fn to_links(&self) -> ObjectLinks {
         let mut links = ObjectLinks::new();
-        let mut words = self.0.iter().copied();
+        let mut words = self.0.as_deref().unwrap_or_default().iter().copied();
         while let (Some(id), Some(low), Some(flags)) = (words.next(), words.next(), words.next()) {
             let version = if flags & 1 == 0 {
                 None
@@ -148,6 +150,8 @@ pub struct EndDevices {
     by_prefix: Vec<u16>,
     /// By `/25` instance ID: the exposed record's ID; `None` where the instance is free.
     by_gateway_instance: Vec<Option<u16>>,
+    /// The distinct objects lists the records hold, each kept once.
+    object_lists: BTreeSet<Arc<[u16]>>,
     /// The Idle threshold of the inventory.
     pub idle_after: Duration,
     /// Pattern of the Device ID (`/25/x/0`), see
@@ -324,8 +328,11 @@ impl EndDevices {
         let instance = self.free_gateway_instance()?;
         let device = self.get_mut(id)?;
         device.prefix = Some(prefix);
-        device.objects = objects;
         device.gateway_instance = Some(instance);
+        let objects = self.share(objects);
+        if let Some(device) = self.get_mut(id) {
+            device.objects = objects;
+        }
         put(&mut self.by_gateway_instance, instance, id);
         self.by_prefix.insert(index, id);
         Some(instance)
@@ -343,7 +350,8 @@ impl EndDevices {
         free(&mut self.by_gateway_instance, instance);
         let device = self.get_mut(id)?;
         device.gateway_instance = None;
-        device.objects = EndDeviceObjects::default();
+        let objects = std::mem::take(&mut device.objects);
+        self.release(objects);
         Some((instance, prefix))
     }
 
@@ -355,8 +363,33 @@ impl EndDevices {
         if device.objects == objects {
             return None;
         }
-        device.objects = objects;
+        let previous = std::mem::take(&mut device.objects);
+        self.release(previous);
+        let objects = self.share(objects);
+        if let Some(device) = self.get_mut(id) {
+            device.objects = objects;
+        }
         Some(instance)
+    }
+
+    /// `objects`, sharing the words of an equal list a record holds already.
+    fn share(&mut self, objects: EndDeviceObjects) -> EndDeviceObjects {
+        let Some(words) = objects.0 else { return EndDeviceObjects::default() };
+        if let Some(kept) = self.object_lists.get(&*words) {
+            return EndDeviceObjects(Some(kept.clone()));
+        }
+        self.object_lists.insert(words.clone());
+        EndDeviceObjects(Some(words))
+    }
+
+    /// Drops `objects`, taken from a record: their list goes once no record holds it.
+    fn release(&mut self, objects: EndDeviceObjects) {
+        if let Some(words) = objects.0 {
+            // This handle and the one in `object_lists`.
+            if Arc::strong_count(&words) <= 2 {
+                self.object_lists.remove(&*words);
+            }
+        }
     }
 
     /// The Device ID (`/25/x/0`) of `endpoint`.
@@ -485,6 +518,27 @@ mod tests {
         let instance = table.expose(id, prefix("d1"), first).expect("exposed");
         assert_eq!(table.set_objects(id, second.clone()), Some(instance));
         assert_eq!(table.set_objects(id, second), None, "unchanged");
+    }
+
+    #[test]
+    fn records_listing_the_same_objects_share_one_copy_until_the_last_goes() {
+        let now = Instant::now();
+        let mut table = EndDevices::default();
+        let links = ObjectLinks::parse("</1/0>,</3/0>,</3303/0>").expect("valid");
+        let a = table.insert(device("a", now)).expect("new endpoint");
+        let b = table.insert(device("b", now)).expect("new endpoint");
+        table.expose(a, prefix("d1"), EndDeviceObjects::of(&links));
+        table.expose(b, prefix("d2"), EndDeviceObjects::of(&links));
+        let words = |id: u16| table.get(id).and_then(|d| d.objects.0.clone()).expect("objects");
+        assert!(Arc::ptr_eq(&words(a), &words(b)));
+        assert_eq!(table.object_lists.len(), 1);
+        table.conceal(a);
+        assert_eq!(table.object_lists.len(), 1, "b still lists them");
+        assert_eq!(table.get(b).map(|d| d.objects.encode()), Some(links.encode()));
+        table.set_objects(b, EndDeviceObjects::of(&ObjectLinks::parse("</3/0>").expect("valid")));
+        assert_eq!(table.object_lists.len(), 1, "only b's new list is kept");
+        table.remove(b);
+        assert!(table.object_lists.is_empty());
     }
 
     #[test]
