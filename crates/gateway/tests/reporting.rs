@@ -155,3 +155,15 @@ fn a_lone_registration_is_reported_once_the_report_delay_is_over() {
     let ep = lwm2m::EndpointName::new("alone").expect("valid");
     w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRegistered { end_device, .. } if end_device.endpoint == ep));
 }
+
+#[test]
+fn a_distant_server_cannot_delete_a_25_instance() {
+    let mut w = registered_world(4);
+    w.add_device("sensor-a", 21.5);
+    let delete = w.ask(0, "gw", DmRequest::Delete { path: "/25/0".parse().expect("path") }).expect("answer");
+    assert_eq!(delete.code, coap::Code::METHOD_NOT_ALLOWED);
+    let read = w.ask(0, "gw", DmRequest::Read { path: "/25".parse().expect("path"), format: None }).expect("answer");
+    let Content::Records(records) = read.content else { panic!("records expected") };
+    assert_eq!(value_at(&records, "/25/0/1"), Some(Value::String("d1".into())), "the instance stays");
+    assert_eq!(value_at(&records, "/25/1/1"), None);
+}
