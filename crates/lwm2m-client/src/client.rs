@@ -436,7 +436,7 @@ impl Client {
             Ok(token) => {
                 session.state = RegState::Registering { token };
                 session.registered = Some((settings.lifetime, settings.binding.clone()));
-                session.registered_links = links;
+                session.registered_links = Some(registration::links_digest(&links));
                 session.update_pending = false;
                 queue::touch(session, now);
             }
@@ -481,7 +481,7 @@ impl Client {
             Ok(token) => {
                 session.state = RegState::Updating { token };
                 session.registered = Some((settings.lifetime, settings.binding.clone()));
-                session.registered_links = links;
+                session.registered_links = Some(registration::links_digest(&links));
                 session.update_pending = false;
                 queue::touch(session, now);
             }

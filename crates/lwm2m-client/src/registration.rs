@@ -111,8 +111,10 @@ pub struct ServerSession {
     pub location: Vec<String>,
     /// Lifetime and binding last told to the server.
     pub registered: Option<(u32, String)>,
-    /// Object list last told to the server.
-    pub registered_links: String,
+    /// Digest ([`links_digest`]) of the object list last told to the server; `None` before the
+    /// first Register. A gateway's list names every End-Device's `/25` instance, so the list
+    /// itself is not kept.
+    pub registered_links: Option<u64>,
     /// An Update was asked for while an exchange was in flight.
     pub update_pending: bool,
     /// Notification attributes this server wrote (Core TS §7.3).
@@ -136,7 +138,7 @@ impl ServerSession {
             state: RegState::Idle { retry_at: Some(now) },
             location: Vec::new(),
             registered: None,
-            registered_links: String::new(),
+            registered_links: None,
             update_pending: false,
             attributes: AttributeStore::new(),
             last_traffic_at: now,
@@ -154,6 +156,14 @@ impl ServerSession {
     pub fn location_path(&self) -> String {
         self.location.iter().map(|s| format!("/{s}")).collect()
     }
+}
+
+/// A 64-bit digest of an object list payload, to tell whether it changed since it was sent.
+pub fn links_digest(links: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    links.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The object list as sent in Register/Update for `version`: 1.1 adds the root link with the
@@ -204,7 +214,7 @@ pub fn update_request(session: &ServerSession, server: &ServerInstance, links: &
     for item in params.to_query(session.version) {
         request = request.with_query(&item);
     }
-    if links != session.registered_links {
+    if session.registered_links != Some(links_digest(links)) {
         request = request.with_payload(ContentFormat::LINK_FORMAT, links.as_bytes().to_vec());
     }
     request
