@@ -394,7 +394,7 @@ impl EndDevices {
 
     /// The Device ID (`/25/x/0`) of `endpoint`.
     pub fn device_id(&self, endpoint: &EndpointName) -> String {
-        self.device_id_pattern.replace("{ep}", endpoint.as_str())
+        crate::config::device_id(&self.device_id_pattern, endpoint.as_str())
     }
 
     /// Asserts the invariants of the lookup lists.
