@@ -159,7 +159,6 @@ pub struct Gateway {
     state: GatewayState,
     client: Client,
     server: Server,
-    registry: Registry,
     /// Every End-Device known (the inventory), those exposed under a prefix with their `/25`
     /// instance; shared with Objects 25, 33001, 33002 and the north client's proxy routing.
     end_devices: SharedEndDevices,
@@ -198,8 +197,8 @@ impl Gateway {
         rng_seed: [u8; 32],
     ) -> Self {
         server_config.max_queue_wait = config.queue_wait;
-        let registry = objects::registry();
-        let server = Server::new(server_config, registry.clone(), rng_seed);
+        // One copy of the models, the south server's: the proxy translates with it too.
+        let server = Server::new(server_config, objects::registry(), rng_seed);
         let end_devices = Arc::new(Mutex::new(EndDevices::new(config.idle_after, &config.device_id_pattern)));
         let tree = client.tree_mut();
         tree.insert(Box::new(GatewayObject(end_devices.clone())));
@@ -212,7 +211,6 @@ impl Gateway {
             state,
             client,
             server,
-            registry,
             end_devices,
             pending: BTreeMap::new(),
             composites: BTreeMap::new(),
@@ -783,6 +781,11 @@ impl Gateway {
         lock(&self.end_devices).by_prefix(prefix.as_str()).map(|d| d.endpoint.clone())
     }
 
+    /// The object models the proxy translates payloads with (the south server's).
+    fn registry(&self) -> &Registry {
+        self.server.registry()
+    }
+
     fn options(&self) -> RequestOptions {
         RequestOptions { format: None, timeout: Some(self.config.request_timeout) }
     }
@@ -794,7 +797,7 @@ impl Gateway {
         }
         let routed = proxy::split_path(request).and_then(|(prefix, path)| {
             let endpoint = self.device_by_prefix(&prefix).ok_or_else(|| ProxyError::NotFound(format!("/{prefix}")))?;
-            let dm = proxy::to_dm_request(request, observe, &prefix, path, &self.registry)?;
+            let dm = proxy::to_dm_request(request, observe, &prefix, path, self.registry())?;
             Ok((prefix, path, endpoint, dm))
         });
         let (prefix, path, endpoint, dm) = match routed {
@@ -826,7 +829,7 @@ impl Gateway {
                             };
                             self.relays.insert(observation, relay);
                         }
-                        proxy::to_north_response(response, &prefix, target, format, &self.registry)
+                        proxy::to_north_response(response, &prefix, target, format, self.registry())
                     }
                     Err(failure) => Response::new(Code::from(&ProxyError::from(failure))),
                 };
@@ -861,7 +864,7 @@ impl Gateway {
             Some(Relay::Single { handle, prefix, target, format, .. }) => {
                 let records = proxy::with_prefix(records, &prefix);
                 let path = PrefixedPath { prefix: Some(prefix), path: target };
-                let response = proxy::encode_records(&records, &path, format, &self.registry)
+                let response = proxy::encode_records(&records, &path, format, self.registry())
                     .unwrap_or_else(|e| Response::new(Code::from(&e)));
                 if let Err(error) = self.client.notify_proxied(now, &handle, response, Reliability::NonConfirmable) {
                     tracing::debug!(%error, "notification not relayed; observation ends");
@@ -969,7 +972,7 @@ impl Gateway {
         let mut requests: Vec<(EndpointName, Prefix, DmRequest)> = Vec::new();
         if write {
             let root = PrefixedPath::plain(Path::Root);
-            let records = match lwm2m::format::decode(cf, &request.payload, &root, &self.registry) {
+            let records = match lwm2m::format::decode(cf, &request.payload, &root, self.registry()) {
                 Ok(records) => records,
                 Err(error) => return self.refuse(now, &handle, &ProxyError::BadRequest(error.to_string())),
             };
@@ -1140,7 +1143,7 @@ impl Gateway {
             let mut records = self.own_records(now, composite.handle.server, &composite.own);
             records.extend(composite.records.iter().cloned());
             records.extend(composite.parts.values().flatten().cloned());
-            proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, &self.registry)
+            proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, self.registry())
                 .unwrap_or_else(|e| Response::new(Code::from(&e)))
         };
         let keep = composite.observe && !composite.parts.is_empty() && response.code.is_success();
@@ -1163,7 +1166,7 @@ impl Gateway {
         let mut records = self.own_records(now, composite.handle.server, &composite.own);
         records.extend(composite.parts.values().flatten().cloned());
         let response =
-            proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, &self.registry)
+            proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, self.registry())
                 .unwrap_or_else(|e| Response::new(Code::from(&e)));
         let handle = composite.handle.clone();
         if let Err(error) = self.client.notify_proxied(now, &handle, response, Reliability::NonConfirmable) {
