@@ -197,8 +197,11 @@ impl Gateway {
         rng_seed: [u8; 32],
     ) -> Self {
         server_config.max_queue_wait = config.queue_wait;
-        // One copy of the models, the south server's: the proxy translates with it too.
-        let server = Server::new(server_config, objects::registry(), rng_seed);
+        // One copy of the models, shared by the north client's tree (made over
+        // `objects::registry`), the south server and the proxy translation between them.
+        let shared = client.tree().shared_registry();
+        let registry = if shared.object(INVENTORY_OBJECT).is_some() { shared } else { Arc::new(objects::registry()) };
+        let server = Server::new(server_config, registry, rng_seed);
         let end_devices = Arc::new(Mutex::new(EndDevices::new(config.idle_after, &config.device_id_pattern)));
         let tree = client.tree_mut();
         tree.insert(Box::new(GatewayObject(end_devices.clone())));
