@@ -477,7 +477,7 @@ impl Gateway {
         let assigned = {
             let end_devices = lock(&self.end_devices);
             let is_exposed = |ep: &str| end_devices.find(ep).is_some_and(|d| d.gateway_instance.is_some());
-            self.state.assign(endpoint.as_str(), &self.config, MAX_KNOWN, is_exposed)
+            self.state.assign(endpoint, &self.config, MAX_KNOWN, is_exposed)
         };
         match assigned {
             Ok(Assignment::Known(prefix)) => Some(prefix),
@@ -575,11 +575,7 @@ impl Gateway {
                 device.address = registration.peer.addr;
             }
             // An End-Device not exposed shows the prefix it keeps from an earlier registration.
-            let remembered = self.state.prefix_of(endpoint);
-            let current = end_devices.find(endpoint).and_then(|d| d.prefix.as_ref()).map(Prefix::as_str);
-            if current != remembered {
-                end_devices.set_prefix(endpoint, remembered.and_then(|p| Prefix::new(p).ok()));
-            }
+            end_devices.set_prefix(endpoint, self.state.prefix(endpoint).cloned());
         }
         self.emit(GatewayEvent::InventoryChanged);
         Some(id)

@@ -77,7 +77,9 @@ fn a_device_that_expires_disappears_with_an_update() {
 #[test]
 fn a_restarted_gateway_gives_a_known_device_its_persisted_prefix_and_reports_new_assignments() {
     let mut state = gateway::GatewayState::default();
-    state.prefixes.insert("sensor-a".into(), "d7".into());
+    state
+        .prefixes
+        .insert(lwm2m::EndpointName::new("sensor-a").expect("valid"), lwm2m::Prefix::new("d7").expect("valid"));
     state.prefix_counter = 7;
     let mut w = world_with_state(4, 1, gateway::GatewayConfig::default(), state);
     w.wait_north(0, |e| matches!(e, ServerEvent::Registered { .. }));
