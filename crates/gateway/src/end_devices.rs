@@ -8,7 +8,7 @@
 //!
 //! A gateway serves thousands of End-Devices, so the layout is compact: the records sit in a
 //! slab indexed by their `/33001` instance ID, the lookups by endpoint name, by prefix and by
-//! `/25` instance are lists of those IDs (two bytes per End-Device), and `/25/x/3` is kept as
+//! `/25` instance are lists of those IDs (a few bytes per End-Device), and `/25/x/3` is kept as
 //! [`EndDeviceObjects`] words rather than link-format text, one copy for all the End-Devices
 //! that list the same objects (End-Devices of one model do).
 
