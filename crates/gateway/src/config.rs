@@ -49,6 +49,11 @@ impl GatewayConfig {
 
     /// The Device ID of endpoint `ep`.
     pub fn device_id(&self, ep: &str) -> String {
-        self.device_id_pattern.replace("{ep}", ep)
+        device_id(&self.device_id_pattern, ep)
     }
+}
+
+/// The Device ID of endpoint `ep` under the Device ID `pattern`.
+pub(crate) fn device_id(pattern: &str, ep: &str) -> String {
+    pattern.replace("{ep}", ep)
 }

@@ -43,6 +43,7 @@
 //! - An End-Device's Send goes to every registered distant server with prefixed names.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use coap::Engine;
@@ -52,15 +53,16 @@ use lwm2m::{EndpointName, Path, Prefix, PrefixedPath, Registry, Value, Version};
 use lwm2m_client::acl;
 use lwm2m_client::objects::acl::{AclInstance, OBJECT_ID as ACL_OBJECT};
 use lwm2m_client::objects::server::{ServerInstance, OBJECT_ID as SERVER_OBJECT};
-use lwm2m_client::{Client, ClientEvent, ProxyHandle, ResourceChange, ResourceValue, ServerId};
+use lwm2m_client::{Client, ClientEvent, ProxyHandle, ResourceValue, ServerId};
 use lwm2m_server::{
     Content, DmRequest, DmResponse, ObservationId, Registration, RequestFailure, RequestId, RequestOptions, Server,
     ServerConfig, ServerEvent, WriteMode,
 };
 
 use crate::config::GatewayConfig;
+use crate::end_devices::{lock, EndDevice, EndDeviceObjects, EndDevices, ExposedPrefixes, SharedEndDevices};
 use crate::objects::{
-    self, InventoryEntry, InventoryObject, Mode, SharedInventory, SummaryObject, GATEWAY_OBJECT, INVENTORY_OBJECT,
+    self, GatewayObject, InventoryEntry, InventoryObject, SummaryObject, GATEWAY_OBJECT, INVENTORY_OBJECT,
     REPORTING_OBJECT, SUMMARY_OBJECT,
 };
 use crate::proxy::{self, ProxyError};
@@ -114,17 +116,6 @@ pub enum GatewayEvent {
     North(ClientEvent),
 }
 
-/// A connected End-Device.
-#[derive(Debug)]
-struct Device {
-    prefix: Prefix,
-    /// Its `/25` instance.
-    instance: u16,
-    /// Digest of `/25/x/3` (the value itself is in the `/25` instance), to tell a change.
-    objects: u64,
-    version: Version,
-}
-
 /// Where the answer to a southbound request goes.
 #[derive(Debug, Clone)]
 enum Reply {
@@ -168,13 +159,9 @@ pub struct Gateway {
     state: GatewayState,
     client: Client,
     server: Server,
-    registry: Registry,
-    devices: BTreeMap<EndpointName, Device>,
-    /// The End-Device of each prefix in `devices` (proxy routing looks it up per request).
-    by_prefix: BTreeMap<Prefix, EndpointName>,
-    inventory: SharedInventory,
-    /// Inventory instance of each End-Device ever seen.
-    inventory_ids: BTreeMap<EndpointName, u16>,
+    /// Every End-Device known (the inventory), those exposed under a prefix with their `/25`
+    /// instance; shared with Objects 25, 33001, 33002 and the north client's proxy routing.
+    end_devices: SharedEndDevices,
     pending: BTreeMap<RequestId, Reply>,
     composites: BTreeMap<u64, Composite>,
     next_composite: u64,
@@ -210,25 +197,24 @@ impl Gateway {
         rng_seed: [u8; 32],
     ) -> Self {
         server_config.max_queue_wait = config.queue_wait;
-        let registry = objects::registry();
-        let server = Server::new(server_config, registry.clone(), rng_seed);
-        let inventory = SharedInventory::default();
-        objects::lock(&inventory).idle_after = config.idle_after;
+        // One copy of the models, shared by the north client's tree (made over
+        // `objects::registry`), the south server and the proxy translation between them.
+        let shared = client.tree().shared_registry();
+        let registry = if shared.object(INVENTORY_OBJECT).is_some() { shared } else { Arc::new(objects::registry()) };
+        let server = Server::new(server_config, registry, rng_seed);
+        let end_devices = Arc::new(Mutex::new(EndDevices::new(config.idle_after, &config.device_id_pattern)));
         let tree = client.tree_mut();
-        tree.insert(Box::new(objects::gateway_object()));
+        tree.insert(Box::new(GatewayObject(end_devices.clone())));
         tree.insert(Box::new(objects::reporting_object()));
-        tree.insert(Box::new(InventoryObject(inventory.clone())));
-        tree.insert(Box::new(SummaryObject(inventory.clone())));
+        tree.insert(Box::new(InventoryObject(end_devices.clone())));
+        tree.insert(Box::new(SummaryObject(end_devices.clone())));
+        client.share_proxy_prefixes(Box::new(ExposedPrefixes(end_devices.clone())));
         let mut gateway = Self {
             config,
             state,
             client,
             server,
-            registry,
-            devices: BTreeMap::new(),
-            by_prefix: BTreeMap::new(),
-            inventory,
-            inventory_ids: BTreeMap::new(),
+            end_devices,
             pending: BTreeMap::new(),
             composites: BTreeMap::new(),
             next_composite: 0,
@@ -300,15 +286,14 @@ impl Gateway {
         &mut self.server
     }
 
-    /// The prefix of a connected End-Device.
-    pub fn prefix_of(&self, endpoint: &EndpointName) -> Option<&Prefix> {
-        self.devices.get(endpoint).map(|d| &d.prefix)
+    /// The prefix of a connected End-Device exposed under it.
+    pub fn prefix_of(&self, endpoint: &EndpointName) -> Option<Prefix> {
+        self.exposed_prefix(endpoint)
     }
 
     /// A copy of the inventory entry of an End-Device the gateway knows.
     pub fn inventory_entry(&self, endpoint: &EndpointName) -> Option<InventoryEntry> {
-        let id = self.inventory_ids.get(endpoint)?;
-        objects::lock(&self.inventory).entries.get(id).cloned()
+        lock(&self.end_devices).find(endpoint.as_str()).map(EndDevice::inventory_entry)
     }
 
     /// A datagram arrived on `face` from `peer`.
@@ -432,11 +417,15 @@ impl Gateway {
 
     fn touch_peer(&mut self, now: Instant, peer: &Peer) {
         let Some(registration) = self.server.registration_of_peer(peer) else { return };
-        if let Some(id) = self.inventory_ids.get(&registration.endpoint) {
-            if let Some(entry) = objects::lock(&self.inventory).entries.get_mut(id) {
-                entry.last_seen = now;
-            }
+        if let Some(device) = lock(&self.end_devices).find_mut(registration.endpoint.as_str()) {
+            device.last_seen = now;
         }
+    }
+
+    /// The prefix of `endpoint` while it is exposed.
+    fn exposed_prefix(&self, endpoint: &EndpointName) -> Option<Prefix> {
+        let end_devices = lock(&self.end_devices);
+        end_devices.find(endpoint.as_str()).filter(|d| d.gateway_instance.is_some()).and_then(|d| d.prefix.clone())
     }
 
     // ----- south: End-Device registrations -----
@@ -468,21 +457,29 @@ impl Gateway {
     }
 
     fn set_sleeping(&mut self, endpoint: &EndpointName, sleeping: bool, now: Instant) {
-        if let Some(id) = self.inventory_ids.get(endpoint) {
-            if let Some(entry) = objects::lock(&self.inventory).entries.get_mut(id) {
-                entry.sleeping = sleeping;
+        let known = match lock(&self.end_devices).find_mut(endpoint.as_str()) {
+            Some(device) => {
+                device.sleeping = sleeping;
                 if !sleeping {
-                    entry.last_seen = now;
+                    device.last_seen = now;
                 }
+                true
             }
+            None => false,
+        };
+        if known {
             self.emit(GatewayEvent::InventoryChanged);
         }
     }
 
     /// The prefix of `endpoint`: the one it had, or a new one from the pattern.
     fn assign_prefix(&mut self, endpoint: &EndpointName) -> Option<Prefix> {
-        let devices = &self.devices;
-        match self.state.assign(endpoint.as_str(), &self.config, MAX_KNOWN, |ep| devices.contains_key(ep)) {
+        let assigned = {
+            let end_devices = lock(&self.end_devices);
+            let is_exposed = |ep: &str| end_devices.find(ep).is_some_and(|d| d.gateway_instance.is_some());
+            self.state.assign(endpoint, &self.config, MAX_KNOWN, is_exposed)
+        };
+        match assigned {
             Ok(Assignment::Known(prefix)) => Some(prefix),
             Ok(Assignment::New { prefix, forgotten }) => {
                 if let Some(endpoint) = forgotten {
@@ -504,138 +501,120 @@ impl Gateway {
         }
     }
 
-    /// `/25/x/3`: the registration's links without root and without `/0`.
-    fn device_objects(registration: &Registration) -> String {
-        let mut links = registration.objects.without_root();
-        links.remove_object(0);
-        // Kept for the End-Device's lifetime: without the slack the encoder grew it with.
-        let mut encoded = links.encode();
-        encoded.shrink_to_fit();
-        encoded
-    }
-
     fn device_registered(&mut self, now: Instant, registration: &Registration) {
-        let endpoint = registration.endpoint.clone();
-        let objects = Self::device_objects(registration);
-        self.upsert_inventory(now, registration);
-        if let Some(device) = self.devices.get_mut(&endpoint) {
-            device.version = registration.version;
-            let digest = digest_of(&objects);
-            if device.objects == digest {
-                return;
+        let Some(id) = self.upsert_inventory(now, registration) else { return };
+        let objects = EndDeviceObjects::of(&registration.objects);
+        let exposed = lock(&self.end_devices).get(id).is_some_and(|d| d.gateway_instance.is_some());
+        if exposed {
+            let changed = lock(&self.end_devices).set_objects(id, objects);
+            if let Some(instance) = changed {
+                self.report(now, Path::Resource(GATEWAY_OBJECT, instance, 3), false);
             }
-            device.objects = digest;
-            let instance = device.instance;
-            let change = ResourceChange { resource: 3, value: Some(ResourceValue::Single(Value::CoreLnk(objects))) };
-            if let Some(object) = self.client.tree_mut().object_mut(GATEWAY_OBJECT) {
-                if let Err(error) = object.write(now, instance, vec![change]) {
-                    tracing::warn!(%error, "/25/{instance}/3 not updated");
-                }
-            }
-            self.report(now, Path::Resource(GATEWAY_OBJECT, instance, 3), false);
             return;
         }
-        if self.devices.len() >= MAX_DEVICES {
+        let endpoint = registration.endpoint.clone();
+        if lock(&self.end_devices).exposed() >= MAX_DEVICES {
             tracing::warn!(%endpoint, "too many end devices; not exposed");
             return;
         }
         let Some(prefix) = self.assign_prefix(&endpoint) else { return };
-        let Some(instance) = self.client.tree().free_instance(GATEWAY_OBJECT) else { return };
-        let device_id = self.config.device_id(endpoint.as_str());
-        let digest = digest_of(&objects);
-        let values = objects::gateway_instance(device_id, prefix.as_str(), objects);
-        let created = self.client.tree_mut().object_mut(GATEWAY_OBJECT).map(|o| o.create(now, instance, values));
-        if let Some(Err(error)) = created {
-            tracing::warn!(%error, %endpoint, "/25 instance not created");
+        let exposed = lock(&self.end_devices).expose(id, prefix.clone(), objects);
+        let Some(instance) = exposed else {
+            tracing::warn!(%endpoint, %prefix, "/25 instance not created (none free, or the prefix is exposed already)");
             return;
-        }
+        };
         self.grant(now, GATEWAY_OBJECT, instance, None);
-        self.by_prefix.insert(prefix.clone(), endpoint.clone());
-        self.devices.insert(
-            endpoint.clone(),
-            Device { prefix: prefix.clone(), instance, objects: digest, version: registration.version },
-        );
-        if let Some(id) = self.inventory_ids.get(&endpoint) {
-            if let Some(entry) = objects::lock(&self.inventory).entries.get_mut(id) {
-                entry.prefix = Some(prefix.clone());
-                entry.gateway_instance = Some(instance);
-            }
-        }
-        self.client.add_proxy_prefix(prefix.as_str());
         self.emit(GatewayEvent::EndDeviceAdded { endpoint, prefix });
         self.report(now, Path::Instance(GATEWAY_OBJECT, instance), true);
     }
 
-    fn upsert_inventory(&mut self, now: Instant, registration: &Registration) {
-        let endpoint = &registration.endpoint;
-        let id = match self.inventory_ids.get(endpoint) {
-            Some(id) => *id,
+    /// Records `registration` in the inventory (a new End-Device gets the lowest free `/33001`
+    /// instance); returns the End-Device's ID there.
+    fn upsert_inventory(&mut self, now: Instant, registration: &Registration) -> Option<u16> {
+        let endpoint = registration.endpoint.as_str();
+        let known = lock(&self.end_devices).id_of(endpoint);
+        let id = match known {
+            Some(id) => id,
             None => {
-                if self.inventory_ids.len() >= MAX_KNOWN {
+                if lock(&self.end_devices).len() >= MAX_KNOWN {
                     self.forget_oldest_disconnected(now);
                 }
-                let Some(id) = self.client.tree().free_instance(INVENTORY_OBJECT) else { return };
-                self.inventory_ids.insert(endpoint.clone(), id);
+                let device = EndDevice {
+                    endpoint: registration.endpoint.clone(),
+                    prefix: None,
+                    last_seen: now,
+                    address: registration.addr,
+                    objects: EndDeviceObjects::default(),
+                    lifetime: registration.lifetime,
+                    gateway_instance: None,
+                    binding: registration.binding.clone(),
+                    version: registration.version,
+                    connected: true,
+                    sleeping: false,
+                    queue_mode: registration.queue_mode,
+                };
+                let inserted = lock(&self.end_devices).insert(device);
+                let Some(id) = inserted else {
+                    tracing::warn!(%endpoint, "no free inventory instance; end device not recorded");
+                    return None;
+                };
+                self.grant(now, INVENTORY_OBJECT, id, None);
                 id
             }
         };
-        let known = self.devices.get(endpoint);
-        let entry = InventoryEntry {
-            endpoint: endpoint.clone(),
-            prefix: known
-                .map(|d| d.prefix.clone())
-                .or_else(|| self.state.prefix_of(endpoint.as_str()).and_then(|p| Prefix::new(p).ok())),
-            mode: Mode::Proxy,
-            connected: true,
-            sleeping: false,
-            last_seen: now,
-            lifetime: registration.lifetime,
-            binding: registration.binding.clone(),
-            queue_mode: registration.queue_mode,
-            version: registration.version,
-            address: registration.addr,
-            gateway_instance: known.map(|d| d.instance),
-        };
-        let added = objects::lock(&self.inventory).entries.insert(id, entry).is_none();
-        if added {
-            self.grant(now, INVENTORY_OBJECT, id, None);
+        {
+            let mut end_devices = lock(&self.end_devices);
+            if let Some(device) = end_devices.find_mut(endpoint) {
+                device.connected = true;
+                device.sleeping = false;
+                device.last_seen = now;
+                device.lifetime = registration.lifetime;
+                device.binding = registration.binding.clone();
+                device.queue_mode = registration.queue_mode;
+                device.version = registration.version;
+                device.address = registration.addr;
+            }
+            // An End-Device not exposed shows the prefix it keeps from an earlier registration.
+            end_devices.set_prefix(endpoint, self.state.prefix(endpoint).cloned());
         }
         self.emit(GatewayEvent::InventoryChanged);
+        Some(id)
     }
 
     /// Drops the inventory entry of the disconnected End-Device seen longest ago.
     fn forget_oldest_disconnected(&mut self, now: Instant) {
         let oldest = {
-            let inventory = objects::lock(&self.inventory);
-            inventory.entries.iter().filter(|(_, e)| !e.connected).min_by_key(|(_, e)| e.last_seen).map(|(id, _)| *id)
+            let end_devices = lock(&self.end_devices);
+            end_devices.iter().filter(|(_, d)| !d.connected).min_by_key(|(_, d)| d.last_seen).map(|(id, _)| id)
         };
         let Some(id) = oldest else { return };
-        objects::lock(&self.inventory).entries.remove(&id);
-        self.inventory_ids.retain(|_, i| *i != id);
+        lock(&self.end_devices).remove(id);
         self.revoke(now, INVENTORY_OBJECT, id);
     }
 
     fn device_removed(&mut self, now: Instant, endpoint: &EndpointName) {
-        if let Some(id) = self.inventory_ids.get(endpoint) {
-            if let Some(entry) = objects::lock(&self.inventory).entries.get_mut(id) {
-                entry.connected = false;
-                entry.sleeping = false;
-                entry.gateway_instance = None;
+        let (known, concealed) = {
+            let mut end_devices = lock(&self.end_devices);
+            match end_devices.id_of(endpoint.as_str()) {
+                Some(id) => {
+                    let concealed = end_devices.conceal(id);
+                    if let Some(device) = end_devices.find_mut(endpoint.as_str()) {
+                        device.connected = false;
+                        device.sleeping = false;
+                    }
+                    (true, concealed)
+                }
+                None => (false, None),
             }
+        };
+        if known {
             self.emit(GatewayEvent::InventoryChanged);
         }
-        let Some(device) = self.devices.remove(endpoint) else { return };
-        self.by_prefix.remove(&device.prefix);
+        let Some((instance, prefix)) = concealed else { return };
         self.end_relays_of(now, endpoint);
-        if let Some(object) = self.client.tree_mut().object_mut(GATEWAY_OBJECT) {
-            if let Err(error) = object.delete(device.instance) {
-                tracing::warn!(%error, "/25/{} not deleted", device.instance);
-            }
-        }
-        self.revoke(now, GATEWAY_OBJECT, device.instance);
-        self.client.remove_proxy_prefix(device.prefix.as_str());
-        self.emit(GatewayEvent::EndDeviceRemoved { endpoint: endpoint.clone(), prefix: device.prefix });
-        self.report(now, Path::Instance(GATEWAY_OBJECT, device.instance), true);
+        self.revoke(now, GATEWAY_OBJECT, instance);
+        self.emit(GatewayEvent::EndDeviceRemoved { endpoint: endpoint.clone(), prefix });
+        self.report(now, Path::Instance(GATEWAY_OBJECT, instance), true);
     }
 
     /// Ends every northbound observation carried out on `endpoint` with 4.04.
@@ -798,7 +777,12 @@ impl Gateway {
     }
 
     fn device_by_prefix(&self, prefix: &Prefix) -> Option<EndpointName> {
-        self.by_prefix.get(prefix).cloned()
+        lock(&self.end_devices).by_prefix(prefix.as_str()).map(|d| d.endpoint.clone())
+    }
+
+    /// The object models the proxy translates payloads with (the south server's).
+    fn registry(&self) -> &Registry {
+        self.server.registry()
     }
 
     fn options(&self) -> RequestOptions {
@@ -812,7 +796,7 @@ impl Gateway {
         }
         let routed = proxy::split_path(request).and_then(|(prefix, path)| {
             let endpoint = self.device_by_prefix(&prefix).ok_or_else(|| ProxyError::NotFound(format!("/{prefix}")))?;
-            let dm = proxy::to_dm_request(request, observe, &prefix, path, &self.registry)?;
+            let dm = proxy::to_dm_request(request, observe, &prefix, path, self.registry())?;
             Ok((prefix, path, endpoint, dm))
         });
         let (prefix, path, endpoint, dm) = match routed {
@@ -844,7 +828,7 @@ impl Gateway {
                             };
                             self.relays.insert(observation, relay);
                         }
-                        proxy::to_north_response(response, &prefix, target, format, &self.registry)
+                        proxy::to_north_response(response, &prefix, target, format, self.registry())
                     }
                     Err(failure) => Response::new(Code::from(&ProxyError::from(failure))),
                 };
@@ -879,7 +863,7 @@ impl Gateway {
             Some(Relay::Single { handle, prefix, target, format, .. }) => {
                 let records = proxy::with_prefix(records, &prefix);
                 let path = PrefixedPath { prefix: Some(prefix), path: target };
-                let response = proxy::encode_records(&records, &path, format, &self.registry)
+                let response = proxy::encode_records(&records, &path, format, self.registry())
                     .unwrap_or_else(|e| Response::new(Code::from(&e)));
                 if let Err(error) = self.client.notify_proxied(now, &handle, response, Reliability::NonConfirmable) {
                     tracing::debug!(%error, "notification not relayed; observation ends");
@@ -888,7 +872,7 @@ impl Gateway {
                 }
             }
             Some(Relay::Part { composite, device }) => {
-                let Some(prefix) = self.devices.get(&device).map(|d| d.prefix.clone()) else { return };
+                let Some(prefix) = self.exposed_prefix(&device) else { return };
                 if let Some(c) = self.composites.get_mut(&composite) {
                     c.parts.insert(observation, proxy::with_prefix(records, &prefix));
                 }
@@ -987,7 +971,7 @@ impl Gateway {
         let mut requests: Vec<(EndpointName, Prefix, DmRequest)> = Vec::new();
         if write {
             let root = PrefixedPath::plain(Path::Root);
-            let records = match lwm2m::format::decode(cf, &request.payload, &root, &self.registry) {
+            let records = match lwm2m::format::decode(cf, &request.payload, &root, self.registry()) {
                 Ok(records) => records,
                 Err(error) => return self.refuse(now, &handle, &ProxyError::BadRequest(error.to_string())),
             };
@@ -1158,7 +1142,7 @@ impl Gateway {
             let mut records = self.own_records(now, composite.handle.server, &composite.own);
             records.extend(composite.records.iter().cloned());
             records.extend(composite.parts.values().flatten().cloned());
-            proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, &self.registry)
+            proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, self.registry())
                 .unwrap_or_else(|e| Response::new(Code::from(&e)))
         };
         let keep = composite.observe && !composite.parts.is_empty() && response.code.is_success();
@@ -1181,7 +1165,7 @@ impl Gateway {
         let mut records = self.own_records(now, composite.handle.server, &composite.own);
         records.extend(composite.parts.values().flatten().cloned());
         let response =
-            proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, &self.registry)
+            proxy::encode_records(&records, &PrefixedPath::plain(Path::Root), composite.format, self.registry())
                 .unwrap_or_else(|e| Response::new(Code::from(&e)));
         let handle = composite.handle.clone();
         if let Err(error) = self.client.notify_proxied(now, &handle, response, Reliability::NonConfirmable) {
@@ -1194,7 +1178,7 @@ impl Gateway {
 
     /// Forwards an End-Device's Send to every distant server, names prefixed.
     fn forward_send(&mut self, now: Instant, endpoint: &EndpointName, records: Vec<Record>) {
-        let Some(prefix) = self.devices.get(endpoint).map(|d| d.prefix.clone()) else { return };
+        let Some(prefix) = self.exposed_prefix(endpoint) else { return };
         let records = proxy::with_prefix(records, &prefix);
         for server in self.server_ids(now) {
             if !self.client.is_registered(server) {
@@ -1205,12 +1189,4 @@ impl Gateway {
             }
         }
     }
-}
-
-/// A 64-bit digest of a `/25/x/3` value.
-fn digest_of(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
 }

@@ -8,8 +8,10 @@
 //!
 //! Modules:
 //! - [`config`]: prefix and Device ID patterns, bounds.
+//! - [`end_devices`]: what the gateway keeps about each End-Device, once, shared with the
+//!   objects that render it and the north client's proxy routing.
 //! - [`state`]: the persistent part (prefix assignments, reporting settings), serde-serialisable.
-//! - [`objects`]: Object 25 maintenance and the gateway's private objects (33000 Gateway
+//! - [`objects`]: Object 25 and the gateway's private objects (33000 Gateway
 //!   Reporting, 33001 End-Device Inventory, 33002 End-Device Summary; DDF XML in `models/`).
 //! - [`proxy`]: translation of northbound requests for a prefix into southbound
 //!   [`lwm2m_server::DmRequest`]s and of the answers back (payload names get the prefix).
@@ -50,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod end_devices;
 pub mod gateway;
 pub mod objects;
 pub mod proxy;

@@ -1,22 +1,22 @@
 //! The objects the gateway adds to its north client's tree (spec notes §7.2; docs/objects.md):
 //!
-//! - Object 25 (LwM2M Gateway 2.0): one instance per connected End-Device, kept in an
-//!   [`InstanceStore`].
+//! - Object 25 (LwM2M Gateway 2.0): one instance per exposed End-Device.
 //! - 33000 Gateway Reporting: one instance per distant server (instance ID = Short Server ID),
 //!   resource 1 switches End-Device reporting to that server off and on (DR-006).
 //! - 33001 End-Device Inventory: one instance per known End-Device (DI-001).
 //! - 33002 End-Device Summary: counts across End-Devices (DI-002).
 //!
-//! Inventory and summary are computed when read (device state and "last seen" depend on `now`)
-//! from an [`Inventory`] shared between the gateway and the two objects.
+//! Objects 25, 33001 and 33002 are computed when read (device state and "last seen" depend on
+//! `now`) from the [`EndDevices`] the gateway shares with them; the gateway alone changes them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lwm2m::{Binding, EndpointName, ExecuteArguments, Path, Prefix, Registry, Value, Version};
 use lwm2m_client::{InstanceStore, Object, ObjectError, ResourceChange, ResourceValue};
+
+use crate::end_devices::{lock, EndDevice, EndDevices, SharedEndDevices};
 
 /// Object 25, LwM2M Gateway.
 pub const GATEWAY_OBJECT: u16 = 25;
@@ -79,6 +79,17 @@ pub enum DeviceState {
 }
 
 impl DeviceState {
+    /// The state at `now` of a device that is `sleeping` or was last heard at `last_seen`.
+    pub fn at(now: Instant, sleeping: bool, last_seen: Instant, idle_after: Duration) -> Self {
+        if sleeping {
+            Self::Sleep
+        } else if now.saturating_duration_since(last_seen) >= idle_after {
+            Self::Idle
+        } else {
+            Self::Active
+        }
+    }
+
     /// The inventory's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -89,7 +100,7 @@ impl DeviceState {
     }
 }
 
-/// What the gateway knows about one End-Device.
+/// What the inventory shows of one End-Device (a copy of its [`EndDevice`] record).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InventoryEntry {
     /// Endpoint name (shared with the registration's).
@@ -135,32 +146,8 @@ impl InventoryEntry {
 
     /// The device state at `now`.
     pub fn state(&self, now: Instant, idle_after: Duration) -> DeviceState {
-        if self.sleeping {
-            DeviceState::Sleep
-        } else if now.saturating_duration_since(self.last_seen) >= idle_after {
-            DeviceState::Idle
-        } else {
-            DeviceState::Active
-        }
+        DeviceState::at(now, self.sleeping, self.last_seen, idle_after)
     }
-}
-
-/// Every End-Device the gateway knows, by inventory instance ID.
-#[derive(Debug, Clone, Default)]
-pub struct Inventory {
-    /// Entries by `/33001` instance ID.
-    pub entries: BTreeMap<u16, InventoryEntry>,
-    /// The Idle threshold.
-    pub idle_after: Duration,
-}
-
-/// The inventory shared by the gateway and its two objects.
-pub type SharedInventory = Arc<Mutex<Inventory>>;
-
-/// Locks the shared inventory (a poisoned lock still holds consistent data: every writer
-/// replaces whole entries).
-pub fn lock(inventory: &SharedInventory) -> MutexGuard<'_, Inventory> {
-    inventory.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn single(value: Value) -> ResourceValue {
@@ -171,16 +158,65 @@ fn int(n: usize) -> ResourceValue {
     single(Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
-/// Object 33001, computed from the shared inventory; read-only.
+/// Object 25, computed from the shared End-Devices: one instance per exposed End-Device;
+/// read-only (the gateway alone adds and removes instances).
 #[derive(Debug)]
-pub struct InventoryObject(pub SharedInventory);
+pub struct GatewayObject(pub SharedEndDevices);
 
-/// Object 33002, computed from the shared inventory; read-only.
+/// Object 33001, computed from the shared End-Devices; read-only.
 #[derive(Debug)]
-pub struct SummaryObject(pub SharedInventory);
+pub struct InventoryObject(pub SharedEndDevices);
+
+/// Object 33002, computed from the shared End-Devices; read-only.
+#[derive(Debug)]
+pub struct SummaryObject(pub SharedEndDevices);
 
 fn read_only(object: u16, instance: u16) -> ObjectError {
     ObjectError::NotAllowed(Path::Instance(object, instance))
+}
+
+/// The `/25/x` resources of an exposed End-Device.
+fn gateway_instance(end_devices: &EndDevices, device: &EndDevice) -> Option<BTreeMap<u16, ResourceValue>> {
+    let prefix = device.prefix.as_ref()?;
+    Some(BTreeMap::from([
+        (0, single(Value::String(end_devices.device_id(&device.endpoint)))),
+        (1, single(Value::String(prefix.as_str().to_owned()))),
+        (3, single(Value::CoreLnk(device.objects.encode()))),
+    ]))
+}
+
+impl Object for GatewayObject {
+    fn id(&self) -> u16 {
+        GATEWAY_OBJECT
+    }
+
+    fn instances(&self) -> Vec<u16> {
+        lock(&self.0).gateway_instances()
+    }
+
+    fn read(&self, _now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
+        let end_devices = lock(&self.0);
+        gateway_instance(&end_devices, end_devices.by_gateway_instance(instance)?)
+    }
+
+    fn write(&mut self, _now: Instant, instance: u16, _changes: Vec<ResourceChange>) -> Result<(), ObjectError> {
+        Err(read_only(GATEWAY_OBJECT, instance))
+    }
+
+    fn execute(&mut self, _: Instant, instance: u16, resource: u16, _: &ExecuteArguments) -> Result<(), ObjectError> {
+        if lock(&self.0).by_gateway_instance(instance).is_none() {
+            return Err(ObjectError::NotFound(Path::Instance(GATEWAY_OBJECT, instance)));
+        }
+        Err(ObjectError::NotFound(Path::Resource(GATEWAY_OBJECT, instance, resource)))
+    }
+
+    fn create(&mut self, _: Instant, instance: u16, _: BTreeMap<u16, ResourceValue>) -> Result<(), ObjectError> {
+        Err(read_only(GATEWAY_OBJECT, instance))
+    }
+
+    fn delete(&mut self, instance: u16) -> Result<(), ObjectError> {
+        Err(read_only(GATEWAY_OBJECT, instance))
+    }
 }
 
 impl Object for InventoryObject {
@@ -189,19 +225,19 @@ impl Object for InventoryObject {
     }
 
     fn instances(&self) -> Vec<u16> {
-        lock(&self.0).entries.keys().copied().collect()
+        lock(&self.0).iter().map(|(id, _)| id).collect()
     }
 
     fn read(&self, now: Instant, instance: u16) -> Option<BTreeMap<u16, ResourceValue>> {
-        let inventory = lock(&self.0);
-        let e = inventory.entries.get(&instance)?;
+        let end_devices = lock(&self.0);
+        let e = end_devices.get(instance)?.inventory_entry();
         let since = now.saturating_duration_since(e.last_seen).as_secs();
         let link = e.gateway_instance.map_or(Value::ObjLnk(65535, 65535), |i| Value::ObjLnk(GATEWAY_OBJECT, i));
         Some(BTreeMap::from([
             (0, single(Value::String(e.endpoint.as_str().to_owned()))),
             (1, single(Value::String(e.mode.as_str().to_owned()))),
             (2, single(Value::String(if e.connected { "connected" } else { "disconnected" }.to_owned()))),
-            (3, single(Value::String(e.state(now, inventory.idle_after).as_str().to_owned()))),
+            (3, single(Value::String(e.state(now, end_devices.idle_after).as_str().to_owned()))),
             (4, single(Value::Integer(i64::try_from(since).unwrap_or(i64::MAX)))),
             (5, single(Value::Integer(i64::from(e.lifetime)))),
             (6, single(Value::String(e.binding_text()))),
@@ -242,18 +278,22 @@ impl Object for SummaryObject {
         if instance != 0 {
             return None;
         }
-        let inventory = lock(&self.0);
-        let entries: Vec<&InventoryEntry> = inventory.entries.values().collect();
-        let connected: Vec<&&InventoryEntry> = entries.iter().filter(|e| e.connected).collect();
-        let in_state = |s: DeviceState| connected.iter().filter(|e| e.state(now, inventory.idle_after) == s).count();
+        let end_devices = lock(&self.0);
+        let known = end_devices.len();
+        let connected: Vec<&EndDevice> = end_devices.iter().map(|(_, d)| d).filter(|d| d.connected).collect();
+        let idle_after = end_devices.idle_after;
+        let in_state = |s: DeviceState| {
+            connected.iter().filter(|d| DeviceState::at(now, d.sleeping, d.last_seen, idle_after) == s).count()
+        };
         Some(BTreeMap::from([
-            (0, int(entries.len())),
+            (0, int(known)),
             (1, int(connected.len())),
-            (2, int(entries.len() - connected.len())),
+            (2, int(known - connected.len())),
             (3, int(in_state(DeviceState::Active))),
             (4, int(in_state(DeviceState::Idle))),
             (5, int(in_state(DeviceState::Sleep))),
-            (6, int(entries.iter().filter(|e| e.mode == Mode::Proxy).count())),
+            // Every End-Device is served in proxy mode.
+            (6, int(known)),
             (7, int(0)),
         ]))
     }
@@ -275,23 +315,9 @@ impl Object for SummaryObject {
     }
 }
 
-/// The `/25/x` resources of an End-Device.
-pub fn gateway_instance(device_id: String, prefix: &str, objects: String) -> BTreeMap<u16, ResourceValue> {
-    BTreeMap::from([
-        (0, single(Value::String(device_id))),
-        (1, single(Value::String(prefix.to_owned()))),
-        (3, single(Value::CoreLnk(objects))),
-    ])
-}
-
 /// The `/33000/ssid` resources.
 pub fn reporting_instance(ssid: u16, on: bool) -> BTreeMap<u16, ResourceValue> {
     BTreeMap::from([(0, single(Value::Integer(i64::from(ssid)))), (1, single(Value::Boolean(on)))])
-}
-
-/// An empty Object 25.
-pub fn gateway_object() -> InstanceStore {
-    InstanceStore::new(GATEWAY_OBJECT)
 }
 
 /// An empty Object 33000.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lwm2m::Prefix;
+use lwm2m::{EndpointName, Prefix};
 use serde::{Deserialize, Serialize};
 
 use crate::config::GatewayConfig;
@@ -87,8 +87,9 @@ impl StateChange {
 /// Persistent gateway state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct GatewayState {
-    /// Prefix assigned to each End-Device endpoint name; stable across re-registrations.
-    pub prefixes: BTreeMap<String, String>,
+    /// Prefix assigned to each End-Device endpoint name; stable across re-registrations. Names
+    /// and prefixes are shared with the registrations and the gateway's End-Device records.
+    pub prefixes: BTreeMap<EndpointName, Prefix>,
     /// The last counter value used by the prefix pattern.
     pub prefix_counter: u32,
     /// Reporting setting per distant server (Short Server ID); absent means on.
@@ -98,7 +99,12 @@ pub struct GatewayState {
 impl GatewayState {
     /// The prefix of `endpoint`, if one was assigned.
     pub fn prefix_of(&self, endpoint: &str) -> Option<&str> {
-        self.prefixes.get(endpoint).map(String::as_str)
+        self.prefix(endpoint).map(Prefix::as_str)
+    }
+
+    /// The prefix of `endpoint`, if one was assigned, to share.
+    pub fn prefix(&self, endpoint: &str) -> Option<&Prefix> {
+        self.prefixes.get(endpoint)
     }
 
     /// The prefix of `endpoint`: the one it had, or the next free one from the configured
@@ -106,13 +112,13 @@ impl GatewayState {
     /// forgotten to make room.
     pub fn assign(
         &mut self,
-        endpoint: &str,
+        endpoint: &EndpointName,
         config: &GatewayConfig,
         limit: usize,
         is_connected: impl Fn(&str) -> bool,
     ) -> Result<Assignment, PrefixError> {
-        if let Some(prefix) = self.prefixes.get(endpoint).and_then(|p| Prefix::new(p).ok()) {
-            return Ok(Assignment::Known(prefix));
+        if let Some(prefix) = self.prefixes.get(endpoint) {
+            return Ok(Assignment::Known(prefix.clone()));
         }
         let mut n = self.prefix_counter;
         let mut found = None;
@@ -120,7 +126,7 @@ impl GatewayState {
             let Some(next) = n.checked_add(1) else { break };
             n = next;
             let candidate = config.prefix(n);
-            if self.prefixes.values().any(|p| *p == candidate) {
+            if self.prefixes.values().any(|p| p.as_str() == candidate) {
                 continue;
             }
             if let Ok(prefix) = Prefix::new(&candidate) {
@@ -131,13 +137,13 @@ impl GatewayState {
         let prefix = found.ok_or_else(|| PrefixError::Pattern(config.prefix_pattern.clone()))?;
         let mut forgotten = None;
         if self.prefixes.len() >= limit {
-            let gone = self.prefixes.keys().find(|ep| !is_connected(ep)).cloned();
+            let gone = self.prefixes.keys().find(|ep| !is_connected(ep.as_str())).cloned();
             let gone = gone.ok_or(PrefixError::Full(self.prefixes.len()))?;
             self.prefixes.remove(&gone);
-            forgotten = Some(gone);
+            forgotten = Some(gone.as_str().to_owned());
         }
         self.prefix_counter = n;
-        self.prefixes.insert(endpoint.to_owned(), prefix.as_str().to_owned());
+        self.prefixes.insert(endpoint.clone(), prefix.clone());
         Ok(Assignment::New { prefix, forgotten })
     }
 
@@ -151,6 +157,10 @@ impl GatewayState {
 mod tests {
     use super::*;
 
+    fn ep(name: &str) -> EndpointName {
+        EndpointName::new(name).expect("valid")
+    }
+
     fn prefix(a: Result<Assignment, PrefixError>) -> String {
         match a {
             Ok(Assignment::Known(p) | Assignment::New { prefix: p, .. }) => p.as_str().to_owned(),
@@ -162,24 +172,27 @@ mod tests {
     fn prefixes_follow_the_pattern_and_stay_with_their_device() {
         let mut state = GatewayState::default();
         let config = GatewayConfig::default();
-        assert_eq!(prefix(state.assign("a", &config, 10, |_| true)), "d1");
-        assert_eq!(prefix(state.assign("b", &config, 10, |_| true)), "d2");
-        assert_eq!(state.assign("a", &config, 10, |_| true), Ok(Assignment::Known(Prefix::new("d1").expect("valid"))));
+        assert_eq!(prefix(state.assign(&ep("a"), &config, 10, |_| true)), "d1");
+        assert_eq!(prefix(state.assign(&ep("b"), &config, 10, |_| true)), "d2");
+        assert_eq!(
+            state.assign(&ep("a"), &config, 10, |_| true),
+            Ok(Assignment::Known(Prefix::new("d1").expect("valid")))
+        );
         assert_eq!(state.prefix_counter, 2);
     }
 
     #[test]
     fn a_prefix_taken_under_an_older_pattern_is_skipped() {
         let mut state = GatewayState::default();
-        state.prefixes.insert("old".into(), "d1".into());
-        assert_eq!(prefix(state.assign("new", &GatewayConfig::default(), 10, |_| true)), "d2");
+        state.prefixes.insert(ep("old"), Prefix::new("d1").expect("valid"));
+        assert_eq!(prefix(state.assign(&ep("new"), &GatewayConfig::default(), 10, |_| true)), "d2");
     }
 
     #[test]
     fn a_pattern_without_a_letter_first_yields_no_prefix() {
         let mut state = GatewayState::default();
         let config = GatewayConfig { prefix_pattern: "{n}".into(), ..GatewayConfig::default() };
-        assert_eq!(state.assign("a", &config, 10, |_| true), Err(PrefixError::Pattern("{n}".into())));
+        assert_eq!(state.assign(&ep("a"), &config, 10, |_| true), Err(PrefixError::Pattern("{n}".into())));
         assert!(state.prefixes.is_empty());
     }
 
@@ -199,14 +212,25 @@ mod tests {
     fn a_full_table_forgets_a_disconnected_device_or_refuses() {
         let mut state = GatewayState::default();
         let config = GatewayConfig::default();
-        prefix(state.assign("a", &config, 2, |_| true));
-        prefix(state.assign("b", &config, 2, |_| true));
-        assert_eq!(state.assign("c", &config, 2, |_| true), Err(PrefixError::Full(2)));
+        prefix(state.assign(&ep("a"), &config, 2, |_| true));
+        prefix(state.assign(&ep("b"), &config, 2, |_| true));
+        assert_eq!(state.assign(&ep("c"), &config, 2, |_| true), Err(PrefixError::Full(2)));
         assert_eq!(
-            state.assign("c", &config, 2, |ep| ep != "a"),
+            state.assign(&ep("c"), &config, 2, |ep| ep != "a"),
             Ok(Assignment::New { prefix: Prefix::new("d3").expect("valid"), forgotten: Some("a".into()) })
         );
         assert!(!state.prefixes.contains_key("a"));
+    }
+
+    #[test]
+    fn persisted_state_keeps_its_text_form_and_refuses_an_invalid_prefix() {
+        let mut state = GatewayState::default();
+        prefix(state.assign(&ep("lamp"), &GatewayConfig::default(), 10, |_| true));
+        let json = serde_json::to_string(&state).expect("serialisable");
+        assert_eq!(json, r#"{"prefixes":{"lamp":"d1"},"prefix_counter":1,"reporting":{}}"#);
+        assert_eq!(serde_json::from_str::<GatewayState>(&json).expect("round trip"), state);
+        let bad = r#"{"prefixes":{"lamp":"1d"},"prefix_counter":1,"reporting":{}}"#;
+        assert!(serde_json::from_str::<GatewayState>(bad).is_err());
     }
 
     #[test]

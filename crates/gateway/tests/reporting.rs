@@ -77,13 +77,15 @@ fn a_device_that_expires_disappears_with_an_update() {
 #[test]
 fn a_restarted_gateway_gives_a_known_device_its_persisted_prefix_and_reports_new_assignments() {
     let mut state = gateway::GatewayState::default();
-    state.prefixes.insert("sensor-a".into(), "d7".into());
+    state
+        .prefixes
+        .insert(lwm2m::EndpointName::new("sensor-a").expect("valid"), lwm2m::Prefix::new("d7").expect("valid"));
     state.prefix_counter = 7;
     let mut w = world_with_state(4, 1, gateway::GatewayConfig::default(), state);
     w.wait_north(0, |e| matches!(e, ServerEvent::Registered { .. }));
     w.add_device("sensor-a", 20.0);
     w.add_device("sensor-b", 20.0);
-    let prefix = |w: &World, ep: &str| w.gateway().prefix_of(&lwm2m::EndpointName::new(ep).expect("valid")).cloned();
+    let prefix = |w: &World, ep: &str| w.gateway().prefix_of(&lwm2m::EndpointName::new(ep).expect("valid"));
     assert_eq!(prefix(&w, "sensor-a").map(|p| p.as_str().to_owned()), Some("d7".to_owned()));
     assert_eq!(prefix(&w, "sensor-b").map(|p| p.as_str().to_owned()), Some("d8".to_owned()));
     let events = &w.sim[w.gw].events;
@@ -154,4 +156,16 @@ fn a_lone_registration_is_reported_once_the_report_delay_is_over() {
     assert_eq!(*counts.borrow(), (1, 1), "reported when the window closes");
     let ep = lwm2m::EndpointName::new("alone").expect("valid");
     w.wait_north(0, |e| matches!(e, ServerEvent::EndDeviceRegistered { end_device, .. } if end_device.endpoint == ep));
+}
+
+#[test]
+fn a_distant_server_cannot_delete_a_25_instance() {
+    let mut w = registered_world(4);
+    w.add_device("sensor-a", 21.5);
+    let delete = w.ask(0, "gw", DmRequest::Delete { path: "/25/0".parse().expect("path") }).expect("answer");
+    assert_eq!(delete.code, coap::Code::METHOD_NOT_ALLOWED);
+    let read = w.ask(0, "gw", DmRequest::Read { path: "/25".parse().expect("path"), format: None }).expect("answer");
+    let Content::Records(records) = read.content else { panic!("records expected") };
+    assert_eq!(value_at(&records, "/25/0/1"), Some(Value::String("d1".into())), "the instance stays");
+    assert_eq!(value_at(&records, "/25/1/1"), None);
 }

@@ -55,6 +55,8 @@ pub struct Client {
     last_now: Instant,
     /// End-Device prefixes whose requests go to the application.
     proxy_prefixes: std::collections::BTreeSet<String>,
+    /// The application's own record of its End-Device prefixes, asked besides `proxy_prefixes`.
+    shared_prefixes: Option<Box<dyn proxy::ProxyPrefixes>>,
     /// Proxied Observe requests (answered or not) whose cancellation the application hears of.
     proxy_observations: std::collections::BTreeSet<(Peer, Token)>,
 }
@@ -74,6 +76,7 @@ impl Client {
             events: VecDeque::new(),
             last_now: now,
             proxy_prefixes: std::collections::BTreeSet::new(),
+            shared_prefixes: None,
             proxy_observations: std::collections::BTreeSet::new(),
         }
     }
@@ -256,6 +259,22 @@ impl Client {
     /// Removes one End-Device prefix from those of [`Client::set_proxy_prefixes`].
     pub fn remove_proxy_prefix(&mut self, prefix: &str) {
         self.proxy_prefixes.remove(prefix);
+    }
+
+    /// Asks `prefixes` too, for every request, whether its prefix is an End-Device's (besides the
+    /// prefixes of [`Client::set_proxy_prefixes`]): the client then keeps no copy of them.
+    pub fn share_proxy_prefixes(&mut self, prefixes: Box<dyn proxy::ProxyPrefixes>) {
+        self.shared_prefixes = Some(prefixes);
+    }
+
+    /// Whether `request` is for an End-Device behind the application (see [`crate::proxy`]).
+    fn is_proxied(&self, request: &Request) -> bool {
+        if self.proxy_prefixes.is_empty() && self.shared_prefixes.is_none() {
+            return false;
+        }
+        proxy::is_proxied(request, |prefix| {
+            self.proxy_prefixes.contains(prefix) || self.shared_prefixes.as_ref().is_some_and(|p| p.contains(prefix))
+        })
     }
 
     /// Answers a [`ClientEvent::ProxyRequest`]. For an Observe, a 2.xx answer starts the
@@ -574,7 +593,7 @@ impl Client {
 
     fn on_request(&mut self, now: Instant, peer: Peer, token: Token, request: &Request, observe: bool) {
         if self.bootstrap_peer(now) == Some(peer.addr) {
-            if proxy::is_proxied(&self.proxy_prefixes, request) {
+            if self.is_proxied(request) {
                 // Bootstrap operations never target End-Devices (Gateway TS §8.1).
                 self.respond(now, &peer, token, Response::new(Code::METHOD_NOT_ALLOWED));
                 return;
@@ -600,7 +619,7 @@ impl Client {
             self.respond(now, &peer, token, Response::new(Code::UNAUTHORIZED));
             return;
         };
-        if proxy::is_proxied(&self.proxy_prefixes, request) {
+        if self.is_proxied(request) {
             if let Some(session) = self.sessions.get_mut(&id) {
                 queue::touch(session, now);
                 session.sleeping = false;

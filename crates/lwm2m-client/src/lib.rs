@@ -61,5 +61,5 @@ pub mod tree;
 pub use client::{Client, ClientConfig, ClientEvent, Connection, ServerAddrError};
 pub use dispatch::DmError;
 pub use object::{Action, InstanceStore, Object, ObjectError, ResourceChange, ResourceValue, ServerId};
-pub use proxy::ProxyHandle;
+pub use proxy::{ProxyHandle, ProxyPrefixes};
 pub use tree::ObjectTree;

@@ -2,7 +2,9 @@
 //! a gateway are not dispatched onto the object tree but handed to the application.
 //!
 //! The application registers the End-Device prefixes with
-//! [`Client::set_proxy_prefixes`](crate::Client::set_proxy_prefixes). A request whose first
+//! [`Client::set_proxy_prefixes`](crate::Client::set_proxy_prefixes), or, when it keeps its
+//! End-Devices itself, hands the client a [`ProxyPrefixes`] to ask with
+//! [`Client::share_proxy_prefixes`](crate::Client::share_proxy_prefixes). A request whose first
 //! Uri-Path segment is one of them, or a composite request (`FETCH /`, `iPATCH /`) whose SenML
 //! body names one of them, comes out as
 //! [`ClientEvent::ProxyRequest`](crate::ClientEvent::ProxyRequest) with a [`ProxyHandle`]; the
@@ -11,7 +13,7 @@
 //! with [`Client::notify_proxied`](crate::Client::notify_proxied). Access control does not apply to End-Device
 //! objects (Gateway TS §7).
 
-use std::collections::BTreeSet;
+use std::fmt;
 
 use coap::{Code, ContentFormat, Peer, Request, Token};
 use lwm2m::format::senml;
@@ -30,13 +32,18 @@ pub struct ProxyHandle {
     pub token: Token,
 }
 
-/// Whether `request` is for one of `prefixes`.
-pub(crate) fn is_proxied(prefixes: &BTreeSet<String>, request: &Request) -> bool {
-    if prefixes.is_empty() {
-        return false;
-    }
+/// Which End-Device prefixes the application serves, asked for every request: for an
+/// application that keeps its End-Devices itself (a gateway with thousands of them) rather than
+/// a copy of each prefix in the client.
+pub trait ProxyPrefixes: fmt::Debug + Send {
+    /// Whether requests for the End-Device prefix `prefix` go to the application.
+    fn contains(&self, prefix: &str) -> bool;
+}
+
+/// Whether `request` is for a prefix that `is_prefix` accepts.
+pub(crate) fn is_proxied(request: &Request, is_prefix: impl Fn(&str) -> bool) -> bool {
     if let Some(first) = request.options.uri_path().first() {
-        return prefixes.contains(first.as_str());
+        return is_prefix(first.as_str());
     }
     if request.method != Code::FETCH && request.method != Code::IPATCH {
         return false;
@@ -47,9 +54,7 @@ pub(crate) fn is_proxied(prefixes: &BTreeSet<String>, request: &Request) -> bool
     } else {
         composite_write_names(cf, &request.payload)
     };
-    names.is_some_and(|paths| {
-        paths.iter().any(|p| p.prefix.as_ref().is_some_and(|prefix| prefixes.contains(prefix.as_str())))
-    })
+    names.is_some_and(|paths| paths.iter().any(|p| p.prefix.as_ref().is_some_and(|prefix| is_prefix(prefix.as_str()))))
 }
 
 /// The names of a Write-Composite body, without model checks (End-Device objects may be

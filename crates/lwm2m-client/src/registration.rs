@@ -5,7 +5,6 @@
 //! This module owns the state and builds the requests; `client.rs` feeds it responses and
 //! timers. Invariant: at most one registration exchange per server is in flight.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -112,8 +111,9 @@ pub struct ServerSession {
     pub location: Vec<String>,
     /// Lifetime and binding last told to the server.
     pub registered: Option<(u32, String)>,
-    /// Digest of the object list last told to the server ([`links_digest`]; a gateway's list
-    /// grows with its End-Devices, so the text itself is not kept).
+    /// Digest ([`links_digest`]) of the object list last told to the server; `None` before the
+    /// first Register. A gateway's list names every End-Device's `/25` instance, so the list
+    /// itself is not kept.
     pub registered_links: Option<u64>,
     /// An Update was asked for while an exchange was in flight.
     pub update_pending: bool,
@@ -156,6 +156,14 @@ impl ServerSession {
     pub fn location_path(&self) -> String {
         self.location.iter().map(|s| format!("/{s}")).collect()
     }
+}
+
+/// A 64-bit digest of an object list payload, to tell whether it changed since it was sent.
+pub fn links_digest(links: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    links.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The object list as sent in Register/Update for `version`: 1.1 adds the root link with the
@@ -210,13 +218,6 @@ pub fn update_request(session: &ServerSession, server: &ServerInstance, links: &
         request = request.with_payload(ContentFormat::LINK_FORMAT, links.as_bytes().to_vec());
     }
     request
-}
-
-/// Digest of an object list, to tell whether an Update must carry it.
-pub fn links_digest(links: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    links.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// When to send the Update after a successful Register/Update at `now`: `lifetime − margin`

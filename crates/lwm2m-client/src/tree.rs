@@ -40,6 +40,11 @@ impl ObjectTree {
         &self.registry
     }
 
+    /// The model registry, shared (to build another engine over the same models).
+    pub fn shared_registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry)
+    }
+
     /// The implementation of object `id`.
     pub fn object(&self, id: u16) -> Option<&dyn Object> {
         self.objects.get(&id).map(AsRef::as_ref)

@@ -92,3 +92,28 @@ fn prefixes_added_and_removed_one_by_one_route_as_a_whole_set_does() {
     let answer = ask(&mut sim, server, client, Request::get("/d2/3/0/0"));
     assert_eq!(answer.code, Code::NOT_FOUND);
 }
+
+/// Prefixes the application decides on its own, changing after they were handed over.
+#[derive(Debug)]
+struct SharedPrefixes(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl lwm2m_client::ProxyPrefixes for SharedPrefixes {
+    fn contains(&self, prefix: &str) -> bool {
+        self.0.lock().expect("not poisoned").iter().any(|p| p == prefix)
+    }
+}
+
+#[test]
+fn prefixes_the_application_keeps_are_asked_for_every_request() {
+    let (mut sim, client, server) = registered(74, 300, "U");
+    let prefixes = std::sync::Arc::new(std::sync::Mutex::new(vec!["d1".to_owned()]));
+    sim[client].share_proxy_prefixes(Box::new(SharedPrefixes(prefixes.clone())));
+    let (now, to) = (sim.now(), sim.peer(client));
+    sim[server].send_request(now, to, Request::get("/d1/3/0/0"), Reliability::Confirmable).expect("sent");
+    let event = wait_event(&mut sim, client, |e| matches!(e, ClientEvent::ProxyRequest { .. }));
+    assert!(matches!(event, ClientEvent::ProxyRequest { ref request, .. } if request.path() == "/d1/3/0/0"));
+    // d1 left: its path is the client's own business again.
+    prefixes.lock().expect("not poisoned").clear();
+    let answer = ask(&mut sim, server, client, Request::get("/d1/3/0/0"));
+    assert_eq!(answer.code, Code::NOT_FOUND);
+}

@@ -3,6 +3,7 @@
 //! delivery and the End-Device view of gateways. Sans-IO: no sockets, no clock.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coap::{Code, ContentFormat, Endpoint, Engine, Event, OptionNumber, Peer, Reliability, Request, Response, Token};
@@ -75,7 +76,8 @@ pub struct Server {
     config: ServerConfig,
     endpoint: Endpoint,
     rng: ChaCha20Rng,
-    registry: Registry,
+    /// Shared with whoever handed it over (a gateway's north client); copied on first change.
+    registry: Arc<Registry>,
     security: SecurityStore,
     directory: Directory,
     queues: BTreeMap<RegistrationId, QueueState<Outgoing>>,
@@ -97,15 +99,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server with `config`, the object models of `registry`, and `rng_seed` for tokens and
-    /// registration IDs (same seed and inputs, same outputs).
-    pub fn new(config: ServerConfig, registry: Registry, rng_seed: [u8; 32]) -> Self {
+    /// A server with `config`, the object models of `registry` (a `Registry`, or an
+    /// `Arc<Registry>` to share one), and `rng_seed` for tokens and registration IDs (same seed
+    /// and inputs, same outputs).
+    pub fn new(config: ServerConfig, registry: impl Into<Arc<Registry>>, rng_seed: [u8; 32]) -> Self {
         let mut endpoint_seed = rng_seed;
         endpoint_seed[0] ^= 0x5a;
         Self {
             endpoint: Endpoint::new(config.endpoint.clone(), endpoint_seed),
             rng: ChaCha20Rng::from_seed(rng_seed),
-            registry,
+            registry: registry.into(),
             security: SecurityStore::new(),
             directory: Directory::new(),
             queues: BTreeMap::new(),
@@ -141,9 +144,9 @@ impl Server {
         &self.registry
     }
 
-    /// The object models, to add user models.
+    /// The object models, to add user models (a shared registry is copied first).
     pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
+        Arc::make_mut(&mut self.registry)
     }
 
     /// The security store.

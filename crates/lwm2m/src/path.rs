@@ -174,6 +174,21 @@ impl fmt::Display for Prefix {
     }
 }
 
+/// Serialised as its text (persisted gateway state).
+impl serde::Serialize for Prefix {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Deserialised from its text, validated like [`Prefix::new`].
+impl<'de> serde::Deserialize<'de> for Prefix {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl PrefixedPath {
     /// A path without prefix.
     pub fn plain(path: Path) -> Self {

@@ -82,6 +82,21 @@ impl fmt::Display for EndpointName {
     }
 }
 
+/// Serialised as its text (persisted gateway state).
+impl serde::Serialize for EndpointName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Deserialised from its text, validated like [`EndpointName::new`].
+impl<'de> serde::Deserialize<'de> for EndpointName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for EndpointName {
     type Err = RegisterError;
 

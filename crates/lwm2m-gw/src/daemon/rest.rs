@@ -69,11 +69,11 @@ pub(crate) fn end_devices(api: &Api, now: Instant) -> Vec<serde_json::Value> {
     // Remembered from an earlier run (their prefix is kept) but not registered since; last seen
     // is when they last registered or left, as stored.
     for (endpoint, prefix) in &gw.state().prefixes {
-        let last_seen = hub.remembered(endpoint).map(|d| d.changed_ms);
-        out.entry(endpoint.clone()).or_insert_with(|| {
+        let last_seen = hub.remembered(endpoint.as_str()).map(|d| d.changed_ms);
+        out.entry(endpoint.as_str().to_owned()).or_insert_with(|| {
             json!({
-                "endpoint": endpoint,
-                "prefix": prefix,
+                "endpoint": endpoint.as_str(),
+                "prefix": prefix.as_str(),
                 "mode": "proxy",
                 "status": "disconnected",
                 "state": null,

@@ -130,7 +130,13 @@ impl GatewayStore {
             .map_err(sql("read prefixes"))?;
         for row in rows {
             let (endpoint, prefix) = row.map_err(sql("read prefixes"))?;
-            state.prefixes.insert(endpoint, prefix);
+            match (lwm2m::EndpointName::new(&endpoint), lwm2m::Prefix::new(&prefix)) {
+                (Ok(endpoint), Ok(prefix)) => {
+                    state.prefixes.insert(endpoint, prefix);
+                }
+                // The End-Device gets a new prefix when it registers again.
+                _ => tracing::warn!(endpoint, prefix, "stored prefix row is invalid; ignored"),
+            }
         }
         let mut statement = connection.prepare("SELECT ssid, enabled FROM reporting").map_err(sql("read reporting"))?;
         let rows = statement
@@ -200,7 +206,7 @@ fn write_everything(tx: &rusqlite::Transaction<'_>, state: &GatewayState) -> Res
         let mut insert =
             tx.prepare("INSERT INTO prefix (endpoint, prefix) VALUES (?1, ?2)").map_err(sql("write prefix"))?;
         for (endpoint, prefix) in &state.prefixes {
-            insert.execute(params![endpoint, prefix]).map_err(sql("write prefix"))?;
+            insert.execute(params![endpoint.as_str(), prefix.as_str()]).map_err(sql("write prefix"))?;
         }
     }
     tx.execute("DELETE FROM end_device WHERE endpoint NOT IN (SELECT endpoint FROM prefix)", [])
@@ -231,7 +237,9 @@ mod tests {
             counter,
         };
         let mut state = GatewayState::default();
-        state.prefixes.insert("lamp".into(), "d1".into());
+        state
+            .prefixes
+            .insert(lwm2m::EndpointName::new("lamp").expect("valid"), lwm2m::Prefix::new("d1").expect("valid"));
         state.prefix_counter = 2;
         state.reporting.insert(1, false);
         {
@@ -251,7 +259,9 @@ mod tests {
         }
         let store = GatewayStore::open(&dir).expect("reopens");
         assert_eq!(store.load_state().expect("reads"), state);
-        state.prefixes.insert("plug".into(), "d9".into());
+        state
+            .prefixes
+            .insert(lwm2m::EndpointName::new("plug").expect("valid"), lwm2m::Prefix::new("d9").expect("valid"));
         state.prefix_counter = 9;
         state.reporting.clear();
         store.save_changes(&state, &[StateChange::Everything]).expect("writes everything");
