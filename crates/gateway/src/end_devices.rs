@@ -378,6 +378,9 @@ impl EndDevices {
         if let Some(kept) = self.object_lists.get(&*words) {
             return EndDeviceObjects(Some(kept.clone()));
         }
+        // A copy if the caller keeps a handle: `release` counts the handles to tell when the
+        // last record drops the list.
+        let words = if Arc::strong_count(&words) > 1 { Arc::from(&*words) } else { words };
         self.object_lists.insert(words.clone());
         EndDeviceObjects(Some(words))
     }
@@ -542,6 +545,21 @@ mod tests {
     }
 
     #[test]
+    fn a_list_the_caller_keeps_is_released_with_the_last_record_holding_it() {
+        let mut table = EndDevices::default();
+        let kept = EndDeviceObjects::of(&ObjectLinks::parse("</3/0>,</3303/0>").expect("valid"));
+        let a = table.insert(device("a", Instant::now())).expect("new endpoint");
+        table.expose(a, prefix("d1"), kept.clone());
+        assert_eq!(table.object_lists.len(), 1);
+        table.conceal(a);
+        assert!(table.object_lists.is_empty(), "only the caller holds the list now");
+        table.expose(a, prefix("d1"), EndDeviceObjects::default());
+        table.set_objects(a, kept.clone());
+        table.set_objects(a, EndDeviceObjects::default());
+        assert!(table.object_lists.is_empty());
+    }
+
+    #[test]
     fn the_north_client_sees_exactly_the_exposed_prefixes() {
         let shared = SharedEndDevices::default();
         let prefixes = ExposedPrefixes(shared.clone());
@@ -552,5 +570,390 @@ mod tests {
         assert!(prefixes.contains("d1"));
         lock(&shared).conceal(id);
         assert!(!prefixes.contains("d1"));
+    }
+
+    // Randomized model tests: fixed seeds, so every run takes the same paths.
+
+    use std::collections::BTreeMap;
+
+    use lwm2m::{RootLink, Transport};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Endpoint names the random operations draw from (few enough that inserts often collide;
+    /// textual order differs from numeric order).
+    const NAMES: usize = 48;
+    /// Prefixes the random operations draw from (fewer than names, so exposures collide).
+    const PREFIXES: usize = 24;
+
+    fn name(n: usize) -> String {
+        format!("ep{n}")
+    }
+
+    fn random_links(rng: &mut ChaCha8Rng, max_objects: usize, max_instances: usize) -> ObjectLinks {
+        let mut links = ObjectLinks::new();
+        if rng.random_bool(0.3) {
+            links.root = Some(RootLink::root(vec![110, 112]));
+        }
+        for _ in 0..rng.random_range(0..=max_objects) {
+            let object = match rng.random_range(0..4) {
+                0 => 0,
+                1 => rng.random_range(1..8),
+                2 => u16::MAX - rng.random_range(0..2),
+                _ => rng.random(),
+            };
+            let version = rng.random_bool(0.4).then(|| ObjectVersion::new(rng.random_range(0..3), rng.random()));
+            if rng.random_bool(0.5) {
+                links.add_object(object, version);
+            }
+            let instances = match rng.random_range(0..4) {
+                0 => 0,
+                1 => max_instances,
+                _ => rng.random_range(0..=max_instances),
+            };
+            for _ in 0..instances {
+                let instance = if rng.random_bool(0.5) { rng.random_range(0..16) } else { rng.random() };
+                links.add_instance(object, instance);
+            }
+            if rng.random_bool(0.3) {
+                // A version given after the instances.
+                links.add_object(object, version);
+            }
+        }
+        links
+    }
+
+    /// What `EndDeviceObjects::of(links)` must hold: the links without root and `/0`.
+    fn expected_objects(links: &ObjectLinks) -> ObjectLinks {
+        let mut expected = links.without_root();
+        expected.remove_object(SECURITY_OBJECT);
+        expected
+    }
+
+    fn assert_objects_round_trip(links: &ObjectLinks) {
+        let expected = expected_objects(links);
+        let objects = EndDeviceObjects::of(links);
+        assert_eq!(objects.to_links(), expected, "{}", links.encode());
+        assert_eq!(objects.encode(), expected.encode());
+        assert_eq!(objects.is_empty(), expected.is_empty());
+        assert_eq!(EndDeviceObjects::of(&expected), objects, "root and /0 leave no trace");
+    }
+
+    #[test]
+    fn random_object_lists_render_as_their_links_without_root_and_security() {
+        for seed in 0..4_u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for _ in 0..500 {
+                let links = random_links(&mut rng, 8, 40);
+                assert_objects_round_trip(&links);
+            }
+            for _ in 0..10 {
+                let links = random_links(&mut rng, 3, 3_000);
+                assert_objects_round_trip(&links);
+            }
+        }
+    }
+
+    #[test]
+    fn objects_around_one_with_every_instance_render_exactly() {
+        let mut links = ObjectLinks::new();
+        links.add_object(0, Some(ObjectVersion::new(1, 2)));
+        links.add_instance(0, 0);
+        links.add_instance(1, 0);
+        links.add_object(3303, Some(ObjectVersion::new(1, 1)));
+        for instance in (0..=u16::MAX).rev() {
+            links.add_instance(3303, instance);
+        }
+        for instance in 1..=u16::MAX {
+            links.add_instance(3311, instance);
+        }
+        links.add_object(3312, Some(ObjectVersion::new(2, 0)));
+        links.add_instance(u16::MAX, u16::MAX);
+        assert_eq!(links.object(3303).map(|o| o.instances.len()), Some(65_536));
+        assert_eq!(links.object(3311).map(|o| o.instances.len()), Some(65_535));
+        let objects = EndDeviceObjects::of(&links);
+        let words = objects.0.as_deref().expect("objects");
+        // 3303: ID, low count 0, flags version | bit 16, major, minor.
+        assert_eq!(words.get(4..9), Some(&[3303, 0, 3, 1, 1][..]), "after 1: ID, count 1, flags 0, instance");
+        assert_objects_round_trip(&links);
+    }
+
+    /// The table's behaviour, kept in plain collections.
+    #[derive(Default)]
+    struct Model {
+        records: BTreeMap<u16, EndDevice>,
+        /// `/25` instance → record ID.
+        instances: BTreeMap<u16, u16>,
+    }
+
+    fn lowest_free_key<T>(map: &BTreeMap<u16, T>) -> u16 {
+        (0..u16::MAX).find(|k| !map.contains_key(k)).expect("a free key")
+    }
+
+    impl Model {
+        fn id_of(&self, endpoint: &str) -> Option<u16> {
+            self.records.iter().find(|(_, d)| d.endpoint.as_str() == endpoint).map(|(id, _)| *id)
+        }
+
+        fn by_prefix(&self, prefix: &str) -> Option<&EndDevice> {
+            self.instances
+                .values()
+                .filter_map(|id| self.records.get(id))
+                .find(|d| d.prefix.as_ref().is_some_and(|p| p.as_str() == prefix))
+        }
+
+        fn insert(&mut self, mut device: EndDevice) -> Option<u16> {
+            if self.id_of(device.endpoint.as_str()).is_some() {
+                return None;
+            }
+            let id = lowest_free_key(&self.records);
+            device.gateway_instance = None;
+            device.objects = EndDeviceObjects::default();
+            self.records.insert(id, device);
+            Some(id)
+        }
+
+        fn conceal(&mut self, id: u16) -> Option<(u16, Prefix)> {
+            let device = self.records.get_mut(&id)?;
+            let instance = device.gateway_instance.take()?;
+            device.objects = EndDeviceObjects::default();
+            self.instances.remove(&instance);
+            Some((instance, device.prefix.clone().expect("an exposed record has a prefix")))
+        }
+
+        fn remove(&mut self, id: u16) -> Option<EndDevice> {
+            self.conceal(id);
+            self.records.remove(&id)
+        }
+
+        fn set_prefix(&mut self, endpoint: &str, prefix: Option<Prefix>) {
+            let Some(id) = self.id_of(endpoint) else { return };
+            if let Some(device) = self.records.get_mut(&id).filter(|d| d.gateway_instance.is_none()) {
+                device.prefix = prefix;
+            }
+        }
+
+        fn expose(&mut self, id: u16, prefix: Prefix, objects: EndDeviceObjects) -> Option<u16> {
+            if self.records.get(&id)?.gateway_instance.is_some() || self.by_prefix(prefix.as_str()).is_some() {
+                return None;
+            }
+            let instance = lowest_free_key(&self.instances);
+            let device = self.records.get_mut(&id)?;
+            device.prefix = Some(prefix);
+            device.gateway_instance = Some(instance);
+            device.objects = objects;
+            self.instances.insert(instance, id);
+            Some(instance)
+        }
+
+        fn set_objects(&mut self, id: u16, objects: EndDeviceObjects) -> Option<u16> {
+            let device = self.records.get_mut(&id)?;
+            let instance = device.gateway_instance?;
+            if device.objects == objects {
+                return None;
+            }
+            device.objects = objects;
+            Some(instance)
+        }
+    }
+
+    /// Compares every lookup of `table` with `model`, and the shared objects lists with the
+    /// records that hold them.
+    fn assert_matches(table: &EndDevices, model: &Model) {
+        table.check();
+        assert_eq!(table.len(), model.records.len());
+        assert_eq!(table.is_empty(), model.records.is_empty());
+        assert_eq!(table.exposed(), model.instances.len());
+        let records: Vec<(u16, &EndDevice)> = table.iter().collect();
+        let expected: Vec<(u16, &EndDevice)> = model.records.iter().map(|(id, d)| (*id, d)).collect();
+        assert_eq!(records, expected);
+        let by_name: BTreeMap<&str, u16> = model.records.iter().map(|(id, d)| (d.endpoint.as_str(), *id)).collect();
+        assert_eq!(by_name.len(), model.records.len(), "one record per endpoint");
+        let by_prefix: BTreeMap<&str, &EndDevice> = model
+            .instances
+            .values()
+            .filter_map(|id| model.records.get(id))
+            .filter_map(|d| Some((d.prefix.as_ref()?.as_str(), d)))
+            .collect();
+        assert_eq!(by_prefix.len(), model.instances.len(), "one exposed record per prefix");
+        for n in 0..NAMES {
+            let endpoint = name(n);
+            let id = by_name.get(endpoint.as_str()).copied();
+            assert_eq!(table.id_of(&endpoint), id, "{endpoint}");
+            assert_eq!(table.find(&endpoint), id.and_then(|id| model.records.get(&id)), "{endpoint}");
+        }
+        for n in 0..PREFIXES {
+            let prefix = format!("p{n}");
+            assert_eq!(table.by_prefix(&prefix), by_prefix.get(prefix.as_str()).copied(), "{prefix}");
+        }
+        let top = model.instances.keys().next_back().map_or(0, |i| i + 2);
+        for instance in 0..=top {
+            let expected = model.instances.get(&instance).and_then(|id| model.records.get(id));
+            assert_eq!(table.by_gateway_instance(instance), expected, "/25/{instance}");
+        }
+        assert_eq!(table.gateway_instances(), model.instances.keys().copied().collect::<Vec<_>>());
+        assert_eq!(table.free_gateway_instance(), Some(lowest_free_key(&model.instances)));
+        // Free slots at the end are dropped.
+        assert!(table.slots.last().is_none_or(Option::is_some));
+        assert!(table.by_gateway_instance.last().is_none_or(Option::is_some));
+
+        // Exactly the distinct lists the records hold, each once, and every record holds the
+        // kept copy.
+        let held: BTreeSet<&[u16]> = model.records.values().filter_map(|d| d.objects.0.as_deref()).collect();
+        let kept: BTreeSet<&[u16]> = table.object_lists.iter().map(|w| &**w).collect();
+        assert_eq!(kept, held);
+        for (id, device) in table.iter() {
+            if let Some(words) = &device.objects.0 {
+                let copy = table.object_lists.get(&**words).expect("kept");
+                assert!(Arc::ptr_eq(words, copy), "record {id} holds its own copy");
+            }
+            if device.gateway_instance.is_none() {
+                assert!(device.objects.is_empty(), "record {id} is concealed but lists objects");
+            }
+        }
+    }
+
+    fn random_device(rng: &mut ChaCha8Rng, base: Instant, objects: &[EndDeviceObjects]) -> EndDevice {
+        let mut device = device(&name(rng.random_range(0..NAMES)), base);
+        edit(rng, base, &mut device);
+        device.prefix = rng.random_bool(0.3).then(|| random_prefix(rng));
+        // Insert ignores both.
+        if rng.random_bool(0.2) {
+            device.gateway_instance = Some(rng.random_range(0..4));
+            device.objects = objects[rng.random_range(0..objects.len())].clone();
+        }
+        device
+    }
+
+    fn random_prefix(rng: &mut ChaCha8Rng) -> Prefix {
+        prefix(&format!("p{}", rng.random_range(0..PREFIXES)))
+    }
+
+    /// Changes the fields `find_mut` callers may change.
+    fn edit(rng: &mut ChaCha8Rng, base: Instant, device: &mut EndDevice) {
+        match rng.random_range(0..8) {
+            0 => device.last_seen = base + Duration::from_millis(rng.random_range(0..100_000)),
+            1 => device.address = SocketAddr::from(([192, 0, 2, rng.random()], rng.random())),
+            2 => device.lifetime = rng.random(),
+            3 => {
+                device.binding = if rng.random_bool(0.5) {
+                    Binding::udp()
+                } else {
+                    Binding::new([Transport::Udp, Transport::Sms]).expect("transports")
+                }
+            }
+            4 => device.version = [Version::V1_0, Version::V1_1, Version::V1_2][rng.random_range(0..3)],
+            5 => device.connected = rng.random(),
+            6 => device.sleeping = rng.random(),
+            _ => device.queue_mode = rng.random(),
+        }
+    }
+
+    /// A record ID: mostly one in use, sometimes a free one or one past the end.
+    fn random_id(rng: &mut ChaCha8Rng, model: &Model) -> u16 {
+        let top = model.records.keys().next_back().map_or(0, |id| id + 2);
+        if rng.random_bool(0.8) && !model.records.is_empty() {
+            let index = rng.random_range(0..model.records.len());
+            model.records.keys().nth(index).copied().expect("in range")
+        } else {
+            rng.random_range(0..=top)
+        }
+    }
+
+    fn run_model(seed: u64, ops: usize) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let base = Instant::now();
+        let mut table = EndDevices::new(Duration::from_secs(300), "urn:{ep}");
+        let mut model = Model::default();
+        // A few object lists (one empty); handed over as clones the test keeps, or as fresh
+        // values equal to them.
+        let mut pool = vec![EndDeviceObjects::default()];
+        while pool.len() < 6 {
+            let objects = EndDeviceObjects::of(&random_links(&mut rng, 4, 6));
+            if !pool.contains(&objects) {
+                pool.push(objects);
+            }
+        }
+        let objects = |rng: &mut ChaCha8Rng| {
+            let chosen = &pool[rng.random_range(0..pool.len())];
+            if rng.random_bool(0.5) {
+                chosen.clone()
+            } else {
+                EndDeviceObjects::of(&chosen.to_links())
+            }
+        };
+        for op in 0..ops {
+            match rng.random_range(0..100) {
+                0..20 => {
+                    let device = random_device(&mut rng, base, &pool);
+                    assert_eq!(table.insert(device.clone()), model.insert(device), "op {op}: insert");
+                }
+                20..30 => {
+                    let id = random_id(&mut rng, &model);
+                    assert_eq!(table.remove(id), model.remove(id), "op {op}: remove {id}");
+                }
+                30..38 => {
+                    let endpoint = name(rng.random_range(0..NAMES));
+                    let prefix = rng.random_bool(0.8).then(|| random_prefix(&mut rng));
+                    table.set_prefix(&endpoint, prefix.clone());
+                    model.set_prefix(&endpoint, prefix);
+                }
+                38..60 => {
+                    let id = random_id(&mut rng, &model);
+                    // The record's own prefix half the time (possibly taken by an exposed one).
+                    let own = model.records.get(&id).and_then(|d| d.prefix.clone());
+                    let prefix = own.filter(|_| rng.random_bool(0.5)).unwrap_or_else(|| random_prefix(&mut rng));
+                    let objects = objects(&mut rng);
+                    assert_eq!(
+                        table.expose(id, prefix.clone(), objects.clone()),
+                        model.expose(id, prefix, objects),
+                        "op {op}: expose {id}"
+                    );
+                }
+                60..72 => {
+                    let id = random_id(&mut rng, &model);
+                    assert_eq!(table.conceal(id), model.conceal(id), "op {op}: conceal {id}");
+                }
+                72..87 => {
+                    let id = random_id(&mut rng, &model);
+                    // The same list again a third of the time.
+                    let objects = match model.records.get(&id) {
+                        Some(d) if rng.random_bool(0.3) => EndDeviceObjects::of(&d.objects.to_links()),
+                        _ => objects(&mut rng),
+                    };
+                    assert_eq!(
+                        table.set_objects(id, objects.clone()),
+                        model.set_objects(id, objects),
+                        "op {op}: set_objects {id}"
+                    );
+                }
+                _ => {
+                    let endpoint = name(rng.random_range(0..NAMES));
+                    let found = table.find_mut(&endpoint);
+                    let id = model.id_of(&endpoint);
+                    assert_eq!(found.is_some(), id.is_some(), "op {op}: find_mut {endpoint}");
+                    if let (Some(device), Some(id)) = (found, id) {
+                        let mut edits = rng.clone();
+                        edit(&mut rng, base, device);
+                        edit(&mut edits, base, model.records.get_mut(&id).expect("found"));
+                    }
+                }
+            }
+            assert_matches(&table, &model);
+        }
+        // Everything goes: no list is kept.
+        for id in model.records.keys().copied().collect::<Vec<_>>() {
+            assert_eq!(table.remove(id), model.remove(id));
+        }
+        assert_matches(&table, &model);
+        assert!(table.object_lists.is_empty());
+        assert!(table.slots.is_empty() && table.by_endpoint.is_empty() && table.by_gateway_instance.is_empty());
+    }
+
+    #[test]
+    fn random_operations_keep_the_table_equal_to_a_model_of_plain_collections() {
+        for seed in [1, 2, 3, 0x5eed] {
+            run_model(seed, 5_000);
+        }
     }
 }
