@@ -255,8 +255,10 @@ impl EndDevices {
         self.get(self.id_of(endpoint)?)
     }
 
-    /// `endpoint`'s record, to change it (prefix, objects and exposure change through
-    /// [`EndDevices::set_prefix`], [`EndDevices::expose`] and [`EndDevices::conceal`] only).
+    /// `endpoint`'s record, to change its state fields. The endpoint name never changes (the
+    /// lookup lists are sorted by it); prefix, objects and exposure change through
+    /// [`EndDevices::set_prefix`], [`EndDevices::expose`], [`EndDevices::set_objects`] and
+    /// [`EndDevices::conceal`] only.
     pub(crate) fn find_mut(&mut self, endpoint: &str) -> Option<&mut EndDevice> {
         let id = self.id_of(endpoint)?;
         self.get_mut(id)
