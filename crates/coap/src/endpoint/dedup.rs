@@ -162,6 +162,8 @@ pub(crate) struct DedupCache {
     capacity: usize,
     /// When the next sweep is due: no entry expires before it (`None` when empty).
     sweep_at: Option<Instant>,
+    /// When expired entries were last swept (the next sweep waits [`SWEEP_INTERVAL`] after).
+    swept_at: Option<Instant>,
 }
 
 impl DedupCache {
@@ -178,6 +180,7 @@ impl DedupCache {
             // Positions are u32 in the index.
             capacity: capacity.clamp(1, 1 << 30),
             sweep_at: None,
+            swept_at: None,
         }
     }
 
@@ -210,12 +213,15 @@ impl DedupCache {
                 now
             }
         };
-        let mut now_ms = millis_between(base, now);
+        let mut since_base = now.saturating_duration_since(base);
+        let now_ms = millis(since_base);
         if now_ms >= REBASE_AFTER_MS {
             self.rebase(now_ms);
-            now_ms = 0;
+            since_base = since_base.saturating_sub(Duration::from_millis(now_ms));
         }
-        let expires = u32::try_from(now_ms.saturating_add(millis(lifetime))).unwrap_or(u32::MAX);
+        // The exact expiry rounded down once: rounding `now` and `lifetime` apart could make an
+        // entry expire up to 2 ms early.
+        let expires = u32::try_from(millis(since_base.saturating_add(lifetime))).unwrap_or(u32::MAX);
         let packed = Packed::of(peer);
         let existing = self.find(&packed, peer, mid);
         if let Some((_, pos)) = existing {
@@ -247,7 +253,8 @@ impl DedupCache {
             self.place(self.hash(&packed, peer, mid), pos);
         }
         let expires_at = at_millis(self.base.unwrap_or(base), expires);
-        self.sweep_at = Some(self.sweep_at.map_or(expires_at, |at| at.min(expires_at)));
+        let due = self.swept_at.map_or(expires_at, |swept| expires_at.max(swept + SWEEP_INTERVAL));
+        self.sweep_at = Some(self.sweep_at.map_or(due, |at| at.min(due)));
         evicted
     }
 
@@ -288,6 +295,7 @@ impl DedupCache {
         }
         let now_ms = self.millis(now);
         self.compact(|_, slot| u64::from(slot.expires) > now_ms);
+        self.swept_at = Some(now);
         let earliest = self.slots.iter().map(|s| s.expires).min();
         self.sweep_at = earliest.zip(self.base).map(|(ms, base)| at_millis(base, ms).max(now + SWEEP_INTERVAL));
     }
@@ -700,5 +708,426 @@ mod tests {
         assert_eq!(seen(&cache, t1 + Duration::from_secs(5), 1), Seen::New);
         assert_eq!(seen(&cache, t1 + Duration::from_secs(5), 2), Seen::Duplicate(None));
         assert_eq!(seen(&cache, t1 + Duration::from_secs(10), 2), Seen::New);
+    }
+
+    #[test]
+    fn an_entry_is_forgotten_at_most_1_ms_before_its_exact_expiry() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(100);
+        remember(&mut cache, t0, 1, Duration::from_secs(10));
+        let t1 = t0 + Duration::from_micros(900);
+        remember(&mut cache, t1, 2, Duration::from_micros(1_900));
+        // Exact expiry t0 + 2.8 ms: rounding the arrival and the lifetime apart lost 1.8 ms.
+        assert_eq!(seen(&cache, t0 + Duration::from_micros(1_790), 2), Seen::Duplicate(None));
+        assert_eq!(seen(&cache, t0 + Duration::from_micros(2_800), 2), Seen::New);
+    }
+
+    #[test]
+    fn a_short_lived_entry_does_not_bring_the_next_sweep_within_the_interval() {
+        let t0 = Instant::now();
+        let mut cache = DedupCache::new(100);
+        remember(&mut cache, t0, 1, Duration::from_millis(100));
+        let t1 = t0 + Duration::from_millis(100);
+        cache.purge(t1);
+        assert_eq!((cache.len(), cache.next_expiry()), (0, None));
+        remember(&mut cache, t1 + Duration::from_millis(100), 2, Duration::from_millis(10));
+        assert_eq!(cache.next_expiry(), Some(t1 + SWEEP_INTERVAL));
+        assert_eq!(seen(&cache, t1 + Duration::from_millis(110), 2), Seen::New, "expired all the same");
+    }
+
+    /// The randomized comparison of the cache with a reference model built from std collections:
+    /// the same operations on both, then every key the model holds (and a few it does not) looked
+    /// up in both.
+    mod model {
+        use super::*;
+        use rand::{Rng, SeedableRng};
+        use rand_chacha::ChaCha8Rng;
+        use std::collections::BTreeMap;
+        use std::net::SocketAddrV6;
+
+        /// Longest lifetime the cache keeps exactly (2³¹ ms); a longer one may be cut to it.
+        const EXACT_LIFETIME: Duration = Duration::from_millis(REBASE_AFTER_MS);
+        /// How much earlier than its exact expiry an entry may be forgotten.
+        const ROUNDING: Duration = Duration::from_millis(1);
+
+        type Key = (Peer, MessageId);
+
+        /// What a duplicate of a model entry must get.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        enum Expected {
+            Pending,
+            Datagram(Vec<u8>),
+            Reprocess,
+        }
+
+        impl Expected {
+            fn matches(&self, seen: &Seen<'_>) -> bool {
+                match (self, seen) {
+                    (Self::Pending, Seen::Duplicate(None)) | (Self::Reprocess, Seen::Reprocess) => true,
+                    (Self::Datagram(bytes), Seen::Duplicate(Some(got))) => bytes[..] == **got,
+                    _ => false,
+                }
+            }
+        }
+
+        /// One remembered message of the model.
+        #[derive(Debug)]
+        struct Entry {
+            /// Insertion order of the key's latest insert (eviction takes the smallest first).
+            seq: u64,
+            /// Until then a duplicate must be recognised: the exact expiry less the millisecond
+            /// the cache may round away, a lifetime beyond 2³¹ ms counted as 2³¹ ms.
+            sure_until: Instant,
+            /// From then on the entry must be forgotten (`None`: beyond any `Instant`). Set to
+            /// the time the cache first forgot it within the rounding window.
+            gone_at: Option<Instant>,
+            reply: Expected,
+        }
+
+        /// Where a run is, for failure messages.
+        #[derive(Debug, Clone, Copy)]
+        struct At {
+            seed: u64,
+            capacity: usize,
+            step: usize,
+            /// Virtual time since the start of the run.
+            elapsed: Duration,
+        }
+
+        impl std::fmt::Display for At {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let Self { seed, capacity, step, elapsed } = self;
+                write!(f, "(seed {seed:#x}, capacity {capacity}, step {step}, {elapsed:?} into the run)")
+            }
+        }
+
+        /// How often each interesting path was taken (asserted non-zero over all runs).
+        #[derive(Debug, Default)]
+        struct Coverage {
+            inserts: u64,
+            replacements: u64,
+            evictions: u64,
+            sweeps: u64,
+            rebases: u64,
+            cut_lifetimes: u64,
+            early_forgets: u64,
+            replies_seen: u64,
+            empty_replies_seen: u64,
+            reprocess_seen: u64,
+            pending_seen: u64,
+            other_peers_seen: u64,
+        }
+
+        /// The reference model: every entry the cache holds (expired ones too, until swept).
+        #[derive(Debug)]
+        struct Model {
+            entries: BTreeMap<Key, Entry>,
+            capacity: usize,
+            next_seq: u64,
+            /// At least as many replaced slots as the cache holds: counts replacements since
+            /// the last compaction the model sees (a sweep or an eviction).
+            replaced_at_most: usize,
+            last_sweep: Option<Instant>,
+        }
+
+        impl Model {
+            fn new(capacity: usize) -> Self {
+                Self { entries: BTreeMap::new(), capacity, next_seq: 0, replaced_at_most: 0, last_sweep: None }
+            }
+
+            /// Follows `cache.insert(now, key, lifetime)`, which returned `evicted`.
+            fn insert(&mut self, now: Instant, key: Key, lifetime: Duration, evicted: u64, at: At) {
+                let held = self.entries.len();
+                let keep = self.capacity - self.capacity.div_ceil(8);
+                let evicted = usize::try_from(evicted).expect("evicted count fits usize");
+                if held >= self.capacity {
+                    assert_eq!(evicted, held - keep, "a full cache evicts down to {keep} entries {at}");
+                }
+                if evicted > 0 {
+                    assert_eq!(evicted, held.saturating_sub(keep), "evicts down to {keep} entries {at}");
+                    assert!(
+                        held + self.replaced_at_most >= self.capacity,
+                        "evicts only when full: {held} held, at most {} replaced {at}",
+                        self.replaced_at_most
+                    );
+                    let mut order: Vec<(u64, Key)> = self.entries.iter().map(|(k, e)| (e.seq, k.clone())).collect();
+                    order.sort_unstable_by_key(|(seq, _)| *seq);
+                    for (_, key) in order.into_iter().take(evicted) {
+                        self.entries.remove(&key);
+                    }
+                    self.replaced_at_most = 0;
+                }
+                if self.entries.contains_key(&key) {
+                    self.replaced_at_most += 1;
+                }
+                let sure_until = (now + lifetime.min(EXACT_LIFETIME)).checked_sub(ROUNDING).unwrap_or(now);
+                let entry = Entry {
+                    seq: self.next_seq,
+                    sure_until,
+                    gone_at: now.checked_add(lifetime),
+                    reply: Expected::Pending,
+                };
+                self.next_seq += 1;
+                self.entries.insert(key, entry);
+            }
+
+            fn set_reply(&mut self, key: &Key, reply: Expected) {
+                if let Some(entry) = self.entries.get_mut(key) {
+                    entry.reply = reply;
+                }
+            }
+
+            /// Follows a sweep at `now` (entries the cache saw expired at `now` are dropped).
+            fn sweep(&mut self, now: Instant) {
+                self.entries.retain(|_, entry| entry.gone_at.is_none_or(|gone_at| gone_at > now));
+                self.replaced_at_most = 0;
+                self.last_sweep = Some(now);
+            }
+
+            /// Looks every held key and each of `probes` up in `cache` at `now` and checks the
+            /// answers, the length, the capacity cap and the sweep deadline. An entry the cache
+            /// forgets within its rounding window is forgotten by the model from then on.
+            fn check(&mut self, cache: &DedupCache, now: Instant, probes: &[Key], at: At, coverage: &mut Coverage) {
+                for ((peer, mid), entry) in &mut self.entries {
+                    let seen = cache.lookup(now, peer, *mid);
+                    if entry.gone_at.is_some_and(|gone_at| now >= gone_at) {
+                        assert_eq!(seen, Seen::New, "{peer:?} {mid:?} is expired {entry:?} {at}");
+                        continue;
+                    }
+                    if now >= entry.sure_until && seen == Seen::New {
+                        entry.gone_at = Some(now);
+                        coverage.early_forgets += 1;
+                        continue;
+                    }
+                    assert!(
+                        entry.reply.matches(&seen),
+                        "{peer:?} {mid:?}: {seen:?}, expected {entry:?} {at} now {now:?} base {:?}",
+                        cache.base
+                    );
+                    match seen {
+                        Seen::Duplicate(Some([])) => coverage.empty_replies_seen += 1,
+                        Seen::Duplicate(Some(_)) => coverage.replies_seen += 1,
+                        Seen::Duplicate(None) => coverage.pending_seen += 1,
+                        Seen::Reprocess => coverage.reprocess_seen += 1,
+                        Seen::New => {}
+                    }
+                    if Packed::of(peer).family == Family::Other {
+                        coverage.other_peers_seen += 1;
+                    }
+                }
+                for (peer, mid) in probes.iter().filter(|key| !self.entries.contains_key(key)) {
+                    assert_eq!(cache.lookup(now, peer, *mid), Seen::New, "{peer:?} {mid:?} is unknown {at}");
+                }
+                assert_eq!(cache.len(), self.entries.len(), "{at}");
+                assert!(cache.slots.len() <= self.capacity, "{} slots {at}", cache.slots.len());
+                assert!(cache.replaced <= self.replaced_at_most, "{} replaced {at}", cache.replaced);
+                assert!(cache.others.len() <= cache.slots.len(), "{} others {at}", cache.others.len());
+                assert!(cache.index.len() >= 2 * cache.slots.len(), "index at most half full {at}");
+                let replies: usize = self
+                    .entries
+                    .values()
+                    .map(|entry| match &entry.reply {
+                        Expected::Datagram(bytes) => 4 + bytes.len(),
+                        Expected::Pending | Expected::Reprocess => 0,
+                    })
+                    .sum();
+                assert_eq!(cache.arena.len(), replies + cache.garbage, "arena holds the replies and garbage {at}");
+                let next = cache.next_expiry();
+                assert_eq!(next.is_some(), !self.entries.is_empty(), "a sweep is due iff entries are held {at}");
+                // The sweep may wait for the interval since the last one, not for longer.
+                let earliest = self.entries.values().filter_map(|entry| entry.gone_at).min();
+                let allowed = self.last_sweep.map(|swept| swept + SWEEP_INTERVAL);
+                let bound = earliest.map(|earliest| allowed.map_or(earliest, |allowed| earliest.max(allowed)));
+                if let (Some(next), Some(bound)) = (next, bound) {
+                    assert!(next <= bound, "sweep due {next:?}, later than {bound:?} {at}");
+                }
+            }
+        }
+
+        /// Peers that collide often: the same address over UDP and DTLS, IPv4 and IPv4-mapped
+        /// IPv6, IPv6 with and without scope or flow label.
+        fn peer_pool() -> Vec<Peer> {
+            let v4 = |addr: &str| Peer::udp(addr.parse().expect("literal address"));
+            let v6 = |ip: &str, port, flowinfo, scope_id| {
+                Peer::udp(SocketAddr::V6(SocketAddrV6::new(
+                    ip.parse().expect("literal address"),
+                    port,
+                    flowinfo,
+                    scope_id,
+                )))
+            };
+            let with = |peer: Peer, identity: &str| Peer { identity: Some(identity.into()), ..peer };
+            vec![
+                v4("192.0.2.1:5683"),
+                v4("192.0.2.1:5684"),
+                v4("192.0.2.2:5683"),
+                v6("::ffff:192.0.2.1", 5683, 0, 0),
+                v6("2001:db8::1", 5683, 0, 0),
+                v6("2001:db8::1", 5683, 7, 0),
+                v6("fe80::1", 5683, 0, 0),
+                v6("fe80::1", 5683, 0, 2),
+                with(v4("192.0.2.1:5683"), "alice"),
+                with(v4("192.0.2.1:5683"), "bob"),
+                with(v6("2001:db8::1", 5683, 0, 0), "alice"),
+                with(v6("fe80::1", 5683, 0, 2), "carol"),
+            ]
+        }
+
+        /// A key from the pool: mostly one of 8 message IDs, so keys repeat.
+        fn random_key(rng: &mut ChaCha8Rng, peers: &[Peer]) -> Key {
+            let peer = peers[rng.random_range(0..peers.len())].clone();
+            let mid = if rng.random_bool(0.9) { rng.random_range(0..8) } else { rng.random() };
+            (peer, MessageId(mid))
+        }
+
+        /// Mostly a key the model holds (when it holds any), else one from the pool.
+        fn some_key(rng: &mut ChaCha8Rng, peers: &[Peer], model: &Model) -> Key {
+            if !model.entries.is_empty() && rng.random_bool(0.7) {
+                let nth = rng.random_range(0..model.entries.len());
+                if let Some(key) = model.entries.keys().nth(nth) {
+                    return key.clone();
+                }
+            }
+            random_key(rng, peers)
+        }
+
+        fn random_lifetime(rng: &mut ChaCha8Rng) -> Duration {
+            match rng.random_range(0..100) {
+                0..10 => Duration::ZERO,
+                10..30 => Duration::from_nanos(rng.random_range(1..5_000_000)),
+                30..45 => Duration::from_millis(rng.random_range(1..3_000)),
+                45..60 => Duration::from_secs([93, 145, 247][rng.random_range(0..3)]),
+                60..75 => Duration::from_nanos(rng.random_range(90_000_000_000..250_000_000_000)),
+                75..93 => Duration::from_secs(rng.random_range(60..4 * 86_400)),
+                93..96 => EXACT_LIFETIME + Duration::from_nanos(rng.random_range(0..4_000_000)) - ROUNDING * 2,
+                96..99 => Duration::from_secs(rng.random_range(25 * 86_400..60 * 86_400)),
+                _ => Duration::MAX,
+            }
+        }
+
+        /// The next virtual time: small and large steps, jumps of days, the cache's sweep
+        /// deadline, and the edges of a model entry's rounding window.
+        fn advance(rng: &mut ChaCha8Rng, now: Instant, cache: &DedupCache, model: &Model) -> Instant {
+            let later = match rng.random_range(0..100) {
+                0..10 => Some(now),
+                10..35 => now.checked_add(Duration::from_nanos(rng.random_range(1..1_000_000))),
+                35..60 => now.checked_add(Duration::from_nanos(rng.random_range(1_000_000..2_000_000_000))),
+                60..72 => now.checked_add(Duration::from_secs(rng.random_range(1..300))),
+                72..80 => now.checked_add(Duration::from_secs(rng.random_range(300..36_000))),
+                80..84 => now.checked_add(Duration::from_secs(rng.random_range(86_400..10 * 86_400))),
+                84..92 => cache.next_expiry(),
+                _ => {
+                    let nth = rng.random_range(0..model.entries.len().max(1));
+                    model.entries.values().nth(nth).and_then(|entry| match rng.random_range(0..4) {
+                        0 => Some(entry.sure_until),
+                        1 => entry.sure_until.checked_add(Duration::from_nanos(rng.random_range(1..1_000_000))),
+                        2 => entry.gone_at.and_then(|gone_at| gone_at.checked_sub(Duration::from_nanos(1))),
+                        _ => entry.gone_at,
+                    })
+                }
+            };
+            later.filter(|later| *later >= now).unwrap_or(now)
+        }
+
+        /// Runs `ops` random operations on a cache of `capacity` and on the model, checking
+        /// both agree after each.
+        fn run(seed: u64, capacity: usize, ops: usize, coverage: &mut Coverage) {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let peers = peer_pool();
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut cache = DedupCache::new(capacity);
+            let mut model = Model::new(capacity);
+            for step in 0..ops {
+                let at = At { seed, capacity, step, elapsed: now - t0 };
+                match rng.random_range(0..100) {
+                    0..35 => {
+                        let key = some_key(&mut rng, &peers, &model);
+                        let lifetime = random_lifetime(&mut rng);
+                        let base = cache.base;
+                        let rebase = base.is_some_and(|base| millis_between(base, now) >= REBASE_AFTER_MS);
+                        coverage.inserts += 1;
+                        coverage.replacements += u64::from(model.entries.contains_key(&key));
+                        coverage.cut_lifetimes += u64::from(lifetime > EXACT_LIFETIME);
+                        let evicted = cache.insert(now, &key.0, key.1, lifetime);
+                        coverage.evictions += evicted;
+                        if rebase && usize::try_from(evicted).is_ok_and(|evicted| evicted < model.entries.len()) {
+                            // Entries were left: the base moved up to `now` by whole milliseconds.
+                            let moved = cache.base.expect("a base while entries are held");
+                            assert!(moved <= now && now - moved < ROUNDING, "base {moved:?} {at}");
+                            coverage.rebases += 1;
+                        }
+                        model.insert(now, key, lifetime, evicted, at);
+                    }
+                    35..55 => {
+                        let key = some_key(&mut rng, &peers, &model);
+                        let mut reply = vec![0; rng.random_range(0..1200)];
+                        rng.fill(&mut reply[..]);
+                        cache.set_reply(&key.0, key.1, &reply);
+                        model.set_reply(&key, Expected::Datagram(reply));
+                    }
+                    55..62 => {
+                        let key = some_key(&mut rng, &peers, &model);
+                        cache.set_reprocess(&key.0, key.1);
+                        model.set_reply(&key, Expected::Reprocess);
+                    }
+                    62..72 => {
+                        // The model learns which entries in their rounding window the cache has
+                        // forgotten by now (it sweeps exactly those) from the check after the
+                        // last operation, made at this same `now`.
+                        let due = cache.next_expiry().is_some_and(|due| due <= now);
+                        if let (true, Some(swept)) = (due, model.last_sweep) {
+                            assert!(now >= swept + SWEEP_INTERVAL, "swept at most once per interval {at}");
+                        }
+                        cache.purge(now);
+                        if due {
+                            model.sweep(now);
+                            coverage.sweeps += 1;
+                        }
+                    }
+                    _ => now = advance(&mut rng, now, &cache, &model),
+                }
+                let probes: Vec<Key> = (0..4).map(|_| random_key(&mut rng, &peers)).collect();
+                let at = At { elapsed: now - t0, ..at };
+                model.check(&cache, now, &probes, at, coverage);
+            }
+        }
+
+        #[test]
+        fn cache_agrees_with_a_reference_model_over_random_operations() {
+            let mut coverage = Coverage::default();
+            for (seed, capacity) in [(0x5eed_0001, 1), (0x5eed_0002, 7), (0x5eed_0003, 64), (0x5eed_0004, 64)] {
+                run(seed, capacity, 20_000, &mut coverage);
+            }
+            let Coverage {
+                inserts,
+                replacements,
+                evictions,
+                sweeps,
+                rebases,
+                cut_lifetimes,
+                early_forgets,
+                replies_seen,
+                empty_replies_seen,
+                reprocess_seen,
+                pending_seen,
+                other_peers_seen,
+            } = coverage;
+            let paths = [
+                inserts,
+                replacements,
+                evictions,
+                sweeps,
+                rebases,
+                cut_lifetimes,
+                early_forgets,
+                replies_seen,
+                empty_replies_seen,
+                reprocess_seen,
+                pending_seen,
+                other_peers_seen,
+            ];
+            assert!(paths.iter().all(|&count| count > 0), "every path taken: {coverage:?}");
+        }
     }
 }
