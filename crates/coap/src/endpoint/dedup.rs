@@ -160,7 +160,9 @@ pub(crate) struct DedupCache {
     /// Origin of the slots' expiry times (set by the first insert into an empty cache).
     base: Option<Instant>,
     capacity: usize,
-    /// When the next sweep is due: no entry expires before it (`None` when empty).
+    /// When the next sweep is due (`None` when empty): the earliest expiry, but never within
+    /// [`SWEEP_INTERVAL`] of the last sweep, so entries may outlive their expiry until then
+    /// (lookups never see them).
     sweep_at: Option<Instant>,
     /// When expired entries were last swept (the next sweep waits [`SWEEP_INTERVAL`] after).
     swept_at: Option<Instant>,
