@@ -248,9 +248,12 @@ impl Directory {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
 
     use lwm2m::{ObjectLinks, RegisterParams};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     use super::*;
 
@@ -358,5 +361,302 @@ mod tests {
         assert!(dir.get(&RegistrationId::from_path_segment(&"x".repeat(300))).is_none());
         assert!(dir.remove(&RegistrationId::from_path_segment("")).is_none());
         assert!(dir.get(&RegistrationId::from_path_segment("abcdefgh23")).is_some());
+    }
+
+    /// What the directory must answer, kept in ordered std maps: registrations by ID, and the
+    /// owner of each peer key (the registration that last took it; nobody once that one leaves
+    /// or moves, even when others still share the key).
+    #[derive(Default)]
+    struct Model {
+        registrations: BTreeMap<String, (EndpointName, Peer)>,
+        by_endpoint: BTreeMap<EndpointName, String>,
+        identity_owner: BTreeMap<String, String>,
+        addr_owner: BTreeMap<SocketAddr, String>,
+    }
+
+    impl Model {
+        fn unown(&mut self, id: &str, peer: &Peer) {
+            match &peer.identity {
+                Some(identity) if self.identity_owner.get(identity).is_some_and(|owner| owner == id) => {
+                    self.identity_owner.remove(identity);
+                }
+                None if self.addr_owner.get(&peer.addr).is_some_and(|owner| owner == id) => {
+                    self.addr_owner.remove(&peer.addr);
+                }
+                _ => {}
+            }
+        }
+
+        fn put(&mut self, id: &str, endpoint: EndpointName, peer: Peer) {
+            if let Some((old_endpoint, old_peer)) = self.registrations.remove(id) {
+                self.by_endpoint.remove(&old_endpoint);
+                self.unown(id, &old_peer);
+            }
+            match &peer.identity {
+                Some(identity) => self.identity_owner.insert(identity.clone(), id.to_owned()),
+                None => self.addr_owner.insert(peer.addr, id.to_owned()),
+            };
+            let previous = self.by_endpoint.insert(endpoint.clone(), id.to_owned());
+            assert!(previous.is_none(), "the caller frees an endpoint before giving it to {id}");
+            self.registrations.insert(id.to_owned(), (endpoint, peer));
+        }
+
+        fn remove(&mut self, id: &str) -> Option<(EndpointName, Peer)> {
+            let (endpoint, peer) = self.registrations.remove(id)?;
+            self.by_endpoint.remove(&endpoint);
+            self.unown(id, &peer);
+            Some((endpoint, peer))
+        }
+
+        fn by_peer(&self, peer: &Peer) -> Option<&str> {
+            match &peer.identity {
+                Some(identity) => self.identity_owner.get(identity),
+                None => self.addr_owner.get(&peer.addr),
+            }
+            .map(String::as_str)
+        }
+    }
+
+    /// The names a run draws from: the first few of each pool are fought over, the rest let the
+    /// directory grow to hundreds.
+    struct Pools {
+        ids: Vec<String>,
+        endpoints: Vec<EndpointName>,
+        peers: Vec<Peer>,
+    }
+
+    /// How many names the crowded phases draw from.
+    const FEW: usize = 10;
+
+    impl Pools {
+        fn new() -> Self {
+            // Every third ID (`r1-longlonglonglong`, …) is longer than the 14 bytes kept inline,
+            // and sorts among the short ones.
+            let ids = (0..1000)
+                .map(|n| if n % 3 == 1 { format!("r{n}-{}", "long".repeat(4)) } else { format!("r{n}") })
+                .collect();
+            let endpoints = (0..1000).map(|n| ep(&format!("urn:dev:{n}"))).collect();
+            // Four addresses shared by NoSec peers and DTLS peers of three identities.
+            let addrs: Vec<SocketAddr> = ["192.0.2.1:5683", "192.0.2.1:5684", "192.0.2.2:5683", "[2001:db8::1]:5683"]
+                .iter()
+                .map(|addr| addr.parse().unwrap())
+                .collect();
+            let identities = [None, Some("psk-a"), Some("psk-b"), Some("cn=device-with-a-long-subject")];
+            let peers = addrs
+                .iter()
+                .flat_map(|&addr| {
+                    identities.iter().map(move |identity| Peer { addr, identity: identity.map(str::to_owned) })
+                })
+                .collect();
+            Self { ids, endpoints, peers }
+        }
+    }
+
+    /// How often each kind of operation comes in a phase of a run.
+    #[derive(Clone, Copy, Debug)]
+    struct Odds {
+        insert: u32,
+        update: u32,
+        remove: u32,
+        remove_unknown: u32,
+    }
+
+    const CHURN: Odds = Odds { insert: 40, update: 25, remove: 25, remove_unknown: 10 };
+    const GROW: Odds = Odds { insert: 80, update: 10, remove: 8, remove_unknown: 2 };
+    const DRAIN: Odds = Odds { insert: 4, update: 6, remove: 85, remove_unknown: 5 };
+
+    /// One of the first `width` names of `pool`.
+    fn pick<'a, T>(rng: &mut ChaCha8Rng, pool: &'a [T], width: usize) -> &'a T {
+        &pool[rng.random_range(0..width.min(pool.len()))]
+    }
+
+    /// A directory and its model driven by one seed.
+    struct Run {
+        rng: ChaCha8Rng,
+        pools: Pools,
+        dir: Directory,
+        model: Model,
+        now: Instant,
+        /// Operations so far.
+        ops: usize,
+        /// IDs and endpoints the current operation changed.
+        touched: (Vec<String>, Vec<EndpointName>),
+    }
+
+    impl Run {
+        fn new(seed: u64) -> Self {
+            Self {
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                pools: Pools::new(),
+                dir: Directory::new(),
+                model: Model::default(),
+                now: Instant::now(),
+                ops: 0,
+                touched: (Vec::new(), Vec::new()),
+            }
+        }
+
+        fn random_existing(&mut self) -> Option<String> {
+            let len = self.model.registrations.len();
+            (len > 0).then(|| self.model.registrations.keys().nth(self.rng.random_range(0..len)).unwrap().clone())
+        }
+
+        /// Puts `id` in with `endpoint` and `peer` as the server does: whoever else holds the
+        /// endpoint is removed first.
+        fn put(&mut self, id: &str, endpoint: EndpointName, peer: Peer) {
+            let holder = self.model.by_endpoint.get(&endpoint).filter(|holder| *holder != id).cloned();
+            if let Some(holder) = holder {
+                self.remove(&holder);
+            }
+            let registration = Registration::new(
+                RegistrationId::from_path_segment(id),
+                peer.clone(),
+                RegisterParams::new(endpoint.clone()),
+                ObjectLinks::new(),
+                self.now,
+            );
+            self.dir.insert(registration);
+            if let Some((previous, _)) = self.model.registrations.get(id) {
+                self.touched.1.push(previous.clone());
+            }
+            self.touched.0.push(id.to_owned());
+            self.touched.1.push(endpoint.clone());
+            self.model.put(id, endpoint, peer);
+        }
+
+        fn remove(&mut self, id: &str) {
+            let removed = self.dir.remove(&RegistrationId::from_path_segment(id));
+            let expected = self.model.remove(id);
+            self.touched.0.push(id.to_owned());
+            self.touched.1.extend(expected.as_ref().map(|(endpoint, _)| endpoint.clone()));
+            match (removed, expected) {
+                (Some(reg), Some((endpoint, peer))) => {
+                    assert_eq!((reg.id.as_str(), &reg.endpoint, reg.peer()), (id, &endpoint, peer), "removed");
+                }
+                (None, None) => {}
+                (removed, expected) => panic!("removing {id}: got {removed:?}, expected {expected:?}"),
+            }
+        }
+
+        /// One random operation, then the lookups: all of them after every operation while
+        /// the directory is small, after every eighth and after every shrink or growth when it
+        /// is large, and those of the names the operation touched otherwise.
+        fn step(&mut self, odds: Odds, width: usize) {
+            self.now += Duration::from_millis(1);
+            self.ops += 1;
+            self.touched.0.clear();
+            self.touched.1.clear();
+            let room = self.dir.slots.capacity();
+            let roll = self.rng.random_range(0..odds.insert + odds.update + odds.remove + odds.remove_unknown);
+            let (rng, pools) = (&mut self.rng, &self.pools);
+            let id = pick(rng, &pools.ids, width).clone();
+            let endpoint = pick(rng, &pools.endpoints, width).clone();
+            let peer = pick(rng, &pools.peers, pools.peers.len()).clone();
+            let unknown = format!("{}x", pick(rng, &pools.ids, pools.ids.len()));
+            let (change_endpoint, change_peer) = (rng.random_bool(0.3), rng.random_bool(0.7));
+            if roll < odds.insert {
+                // A new registration when the ID is free, else an update of the one holding it.
+                self.put(&id, endpoint, peer);
+            } else if roll < odds.insert + odds.update {
+                if let Some(id) = self.random_existing() {
+                    let (old_endpoint, old_peer) = self.model.registrations[&id].clone();
+                    let endpoint = if change_endpoint { endpoint } else { old_endpoint };
+                    let peer = if change_peer { peer } else { old_peer };
+                    self.put(&id, endpoint, peer);
+                }
+            } else if roll < odds.insert + odds.update + odds.remove {
+                if let Some(id) = self.random_existing() {
+                    self.remove(&id);
+                }
+            } else {
+                // Unknown: a pool ID not in use, or a name no pool holds.
+                let unknown = if self.model.registrations.contains_key(&id) { unknown } else { id };
+                self.remove(&unknown);
+            }
+            let all =
+                self.model.registrations.len() <= 32 || self.ops.is_multiple_of(8) || room != self.dir.slots.capacity();
+            self.check(all);
+        }
+
+        /// The lookups against the model: with `all`, of every name in use and in the crowded
+        /// pools and the listing; else of the names touched and the crowded pools.
+        fn check(&self, all: bool) {
+            let model = &self.model;
+            let pool_ids = self.pools.ids[..FEW].iter().chain(&self.touched.0).map(String::as_str);
+            let pool_endpoints = self.pools.endpoints[..FEW].iter().chain(&self.touched.1);
+            let (ids, endpoints): (Vec<&str>, Vec<&EndpointName>) = if all {
+                (
+                    model.registrations.keys().map(String::as_str).chain(pool_ids).collect(),
+                    model.by_endpoint.keys().chain(pool_endpoints).collect(),
+                )
+            } else {
+                (pool_ids.collect(), pool_endpoints.collect())
+            };
+            assert_eq!(self.dir.len(), model.registrations.len(), "len");
+            assert_eq!(self.dir.is_empty(), model.registrations.is_empty(), "is_empty");
+            for id in ids {
+                let found = self.dir.get(&RegistrationId::from_path_segment(id)).map(|reg| reg.id.as_str());
+                assert_eq!(found, model.registrations.contains_key(id).then_some(id), "get {id}");
+            }
+            for endpoint in endpoints {
+                let found = self.dir.by_endpoint(endpoint).map(|reg| (reg.id.as_str(), &reg.endpoint));
+                let expected = model.by_endpoint.get(endpoint).map(|id| (id.as_str(), endpoint));
+                assert_eq!(found, expected, "by_endpoint {endpoint}");
+            }
+            for peer in &self.pools.peers {
+                let found = self.dir.by_peer(peer).map(|reg| reg.id.as_str());
+                assert_eq!(found, model.by_peer(peer), "by_peer {peer:?}");
+            }
+            // No entry is left behind for a key nobody owns.
+            assert_eq!(self.dir.by_id.len(), model.registrations.len(), "id index size");
+            assert_eq!(self.dir.by_endpoint.len(), model.by_endpoint.len(), "endpoint index size");
+            assert_eq!(self.dir.by_identity.len(), model.identity_owner.len(), "identity index size");
+            assert_eq!(self.dir.by_addr.len(), model.addr_owner.len(), "address index size");
+            if !all {
+                return;
+            }
+            let listed: Vec<(&str, &EndpointName, Peer)> =
+                self.dir.iter().map(|reg| (reg.id.as_str(), &reg.endpoint, reg.peer())).collect();
+            let expected: Vec<(&str, &EndpointName, Peer)> = model
+                .registrations
+                .iter()
+                .map(|(id, (endpoint, peer))| (id.as_str(), endpoint, peer.clone()))
+                .collect();
+            assert_eq!(listed, expected, "iter, by id");
+        }
+    }
+
+    /// Registers and leaves at random, crowded on a few names, then grows to hundreds and drains
+    /// (so the directory shrinks), twice, checking every lookup after every operation.
+    #[test]
+    fn random_registrations_updates_and_removals_answer_like_ordered_maps() {
+        for seed in [1, 2, 0x5eed, 0xdead_beef] {
+            let mut run = Run::new(seed);
+            for _ in 0..2 {
+                for _ in 0..2000 {
+                    run.step(CHURN, FEW);
+                }
+                // Bounded: each phase reaches its size in a few hundred operations.
+                for _ in 0..2000 {
+                    if run.dir.len() >= 200 {
+                        break;
+                    }
+                    run.step(GROW, run.pools.ids.len());
+                }
+                assert!(run.dir.len() >= 200, "seed {seed}: grew to {}", run.dir.len());
+                let grown = run.dir.slots.capacity();
+                assert!(grown >= 256, "seed {seed}: grew to {grown}");
+                for _ in 0..2000 {
+                    if run.dir.len() <= 12 {
+                        break;
+                    }
+                    run.step(DRAIN, run.pools.ids.len());
+                }
+                assert!(run.dir.len() <= 12, "seed {seed}: drained to {}", run.dir.len());
+                let drained = run.dir.slots.capacity();
+                assert!(drained * 4 <= grown, "seed {seed}: {drained} slots kept after {grown}");
+                assert!(run.dir.by_id.capacity() < 100, "seed {seed}: id index kept {}", run.dir.by_id.capacity());
+            }
+        }
     }
 }

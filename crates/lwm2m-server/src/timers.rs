@@ -72,6 +72,9 @@ impl Deadlines {
 mod tests {
     use std::time::Duration;
 
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
     use super::*;
 
     #[test]
@@ -101,5 +104,85 @@ mod tests {
         assert_eq!(d.next(), None);
         d.reset(Timer::QueueWait(RequestId(1)), Some(t0), Some(t0));
         assert_eq!(d.next(), Some(t0), "a timer moved to where it was not armed is armed");
+    }
+
+    /// Two timers of every kind; one of the two registration IDs is longer than kept inline.
+    fn timer_pool() -> Vec<Timer> {
+        let ids = ["r1", "r1-longer-than-inline"].map(RegistrationId::from_path_segment);
+        let mut timers: Vec<Timer> =
+            ids.iter().flat_map(|id| [Timer::Expiry(id.clone()), Timer::Sleep(id.clone())]).collect();
+        timers.extend([[1u8].as_slice(), &[1, 2, 3, 4]].into_iter().filter_map(Token::new).map(Timer::RequestTimeout));
+        timers.extend((1..=2).map(|n| Timer::QueueWait(RequestId(n))));
+        timers
+    }
+
+    /// Arms, disarms (also at the wrong instant), moves and pops at random, against a plain list
+    /// of `(instant, timer)` pairs searched for its minimum.
+    #[test]
+    fn random_arming_and_popping_answers_like_a_list_of_pairs() {
+        let timers = timer_pool();
+        assert_eq!(timers.len(), 8);
+        for seed in [7, 8, 0xc0ffee] {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut d = Deadlines::default();
+            let mut model: Vec<(Instant, Timer)> = Vec::new();
+            let mut popped = 0;
+            for _ in 0..3000 {
+                let timer = timers[rng.random_range(0..timers.len())].clone();
+                // Instants a little behind or ahead of `now`, often the same for several timers.
+                let mut at =
+                    || now + Duration::from_secs(rng.random_range(0..12)) - Duration::from_secs(2).min(now - t0);
+                let (a, b) = (at(), at());
+                match rng.random_range(0..10) {
+                    0..=2 => {
+                        d.set(timer.clone(), a);
+                        if !model.contains(&(a, timer.clone())) {
+                            model.push((a, timer));
+                        }
+                    }
+                    3 => {
+                        d.remove(timer.clone(), a);
+                        model.retain(|pair| *pair != (a, timer.clone()));
+                    }
+                    4..=5 => {
+                        // Moved from an instant it may or may not be armed at, to one or nowhere.
+                        let from =
+                            model.iter().find(|(_, t)| *t == timer).map(|(at, _)| *at).filter(|_| rng.random_bool(0.8));
+                        let from = from.or_else(|| rng.random_bool(0.5).then_some(a));
+                        let to = rng.random_bool(0.8).then_some(b);
+                        d.reset(timer.clone(), from, to);
+                        if let Some(from) = from {
+                            model.retain(|pair| *pair != (from, timer.clone()));
+                        }
+                        if let Some(to) = to.filter(|to| !model.contains(&(*to, timer.clone()))) {
+                            model.push((to, timer));
+                        }
+                    }
+                    6 => now += Duration::from_secs(rng.random_range(0..4)),
+                    _ => {
+                        let due = model
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, (at, _))| *at <= now)
+                            .min_by(|x, y| x.1.cmp(y.1))
+                            .map(|(i, _)| i);
+                        let expected = due.map(|i| model.swap_remove(i));
+                        popped += usize::from(expected.is_some());
+                        assert_eq!(d.pop_due(now), expected, "seed {seed}: pop_due");
+                    }
+                }
+                assert_eq!(d.next(), model.iter().map(|(at, _)| *at).min(), "seed {seed}: next");
+                assert_eq!(d.by_time.len(), model.len(), "seed {seed}: armed");
+            }
+            assert!(popped > 100, "seed {seed}: only {popped} timers came due");
+            // Everything left comes out in time order, ties by timer, once.
+            model.sort();
+            let far = now + Duration::from_secs(3600);
+            let drained: Vec<(Instant, Timer)> = std::iter::from_fn(|| d.pop_due(far)).collect();
+            assert_eq!(drained, model, "seed {seed}: drained");
+            assert_eq!(d.next(), None);
+        }
     }
 }
