@@ -12,7 +12,7 @@
 //! [`EndDeviceObjects`] words rather than link-format text, one copy for all the End-Devices
 //! that list the same objects (End-Devices of one model do).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -151,7 +151,7 @@ pub struct EndDevices {
     /// By `/25` instance ID: the exposed record's ID; `None` where the instance is free.
     by_gateway_instance: Vec<Option<u16>>,
     /// The distinct objects lists the records hold, each kept once.
-    object_lists: BTreeSet<Arc<[u16]>>,
+    object_lists: BTreeMap<Arc<[u16]>, usize>,
     /// The Idle threshold of the inventory.
     pub idle_after: Duration,
     /// Pattern of the Device ID (`/25/x/0`), see
@@ -377,23 +377,25 @@ impl EndDevices {
     /// `objects`, sharing the words of an equal list a record holds already.
     fn share(&mut self, objects: EndDeviceObjects) -> EndDeviceObjects {
         let Some(words) = objects.0 else { return EndDeviceObjects::default() };
-        if let Some(kept) = self.object_lists.get(&*words) {
-            return EndDeviceObjects(Some(kept.clone()));
+        if let Some((kept, _)) = self.object_lists.get_key_value(&*words) {
+            let kept = kept.clone();
+            if let Some(holders) = self.object_lists.get_mut(&*kept) {
+                *holders += 1;
+            }
+            return EndDeviceObjects(Some(kept));
         }
-        // A copy if the caller keeps a handle: `release` counts the handles to tell when the
-        // last record drops the list.
-        let words = if Arc::strong_count(&words) > 1 { Arc::from(&*words) } else { words };
-        self.object_lists.insert(words.clone());
+        self.object_lists.insert(words.clone(), 1);
         EndDeviceObjects(Some(words))
     }
 
-    /// Drops `objects`, taken from a record: their list goes once no record holds it.
+    /// Drops `objects`, taken from a record: their list goes once no record holds it (records
+    /// are counted, not handles, so a copy kept elsewhere does not pin it).
     fn release(&mut self, objects: EndDeviceObjects) {
-        if let Some(words) = objects.0 {
-            // This handle and the one in `object_lists`.
-            if Arc::strong_count(&words) <= 2 {
-                self.object_lists.remove(&*words);
-            }
+        let Some(words) = objects.0 else { return };
+        let Some(holders) = self.object_lists.get_mut(&*words) else { return };
+        *holders = holders.saturating_sub(1);
+        if *holders == 0 {
+            self.object_lists.remove(&*words);
         }
     }
 
@@ -430,6 +432,8 @@ impl ProxyPrefixes for ExposedPrefixes {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn device(endpoint: &str, now: Instant) -> EndDevice {
@@ -802,11 +806,11 @@ mod tests {
         // Exactly the distinct lists the records hold, each once, and every record holds the
         // kept copy.
         let held: BTreeSet<&[u16]> = model.records.values().filter_map(|d| d.objects.0.as_deref()).collect();
-        let kept: BTreeSet<&[u16]> = table.object_lists.iter().map(|w| &**w).collect();
+        let kept: BTreeSet<&[u16]> = table.object_lists.keys().map(|w| &**w).collect();
         assert_eq!(kept, held);
         for (id, device) in table.iter() {
             if let Some(words) = &device.objects.0 {
-                let copy = table.object_lists.get(&**words).expect("kept");
+                let (copy, _) = table.object_lists.get_key_value(&**words).expect("kept");
                 assert!(Arc::ptr_eq(words, copy), "record {id} holds its own copy");
             }
             if device.gateway_instance.is_none() {
